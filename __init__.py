@@ -1,0 +1,27 @@
+"""comfyui-friendli: edit images with a FriendliAI Dedicated Endpoint or Friendli Container from ComfyUI.
+
+ComfyUI imports this folder under whatever name it has, so every import here is
+relative. Importing does no network I/O and needs no torch until a node runs.
+"""
+
+import sys
+
+from .client.version import __version__
+from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+
+WEB_DIRECTORY = "./web"
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY", "__version__"]
+
+
+def _register_routes() -> None:
+    """Add the /friendli/* routes to ComfyUI's server, only when running inside ComfyUI."""
+    server = getattr(sys.modules.get("server"), "PromptServer", None)
+    instance = getattr(server, "instance", None)
+    if instance is not None and hasattr(instance, "routes"):
+        from .nodes.routes import register
+
+        register(instance)
+
+
+_register_routes()

@@ -1,0 +1,30 @@
+"""Torch-free client for Friendli image edits: Python API, emulator and the friendli-edit command."""
+
+from .api import EditedImage, FriendliImageClient
+from .config import CONTAINER, DEDICATED, Settings, resolve_settings
+from .errors import (
+    FriendliAuthError,
+    FriendliBatchError,
+    FriendliCancelledError,
+    FriendliConfigError,
+    FriendliEndpointWakingError,
+    FriendliError,
+    FriendliInputError,
+    FriendliNetworkError,
+    FriendliNotFoundError,
+    FriendliRateLimitError,
+    FriendliResponseError,
+    FriendliServerError,
+    FriendliTimeoutError,
+    FriendliValidationError,
+)
+from .runner import run_jobs
+from .version import __version__
+
+__all__ = [
+    "CONTAINER", "DEDICATED", "EditedImage", "FriendliAuthError", "FriendliBatchError", "FriendliCancelledError",
+    "FriendliConfigError", "FriendliEndpointWakingError", "FriendliError", "FriendliImageClient",
+    "FriendliInputError", "FriendliNetworkError", "FriendliNotFoundError", "FriendliRateLimitError",
+    "FriendliResponseError", "FriendliServerError", "FriendliTimeoutError", "FriendliValidationError",
+    "Settings", "__version__", "resolve_settings", "run_jobs",
+]

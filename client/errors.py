@@ -1,0 +1,90 @@
+"""One small exception hierarchy; every message says what went wrong and what to do.
+
+Messages never contain the API token: they are built from status codes, server
+details and our own text only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FriendliError(Exception):
+    """Base class of every error this package raises."""
+
+    status: int | None = None
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+
+class FriendliConfigError(FriendliError):
+    """Missing or invalid configuration (token, base URL, service)."""
+
+
+class FriendliInputError(FriendliError, ValueError):
+    """A request argument is invalid; raised before anything is sent."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class FriendliAuthError(FriendliError):
+    """401/403: the key or the team is not accepted."""
+
+
+class FriendliNotFoundError(FriendliError):
+    """404: no such endpoint, or the base URL is wrong."""
+
+
+class FriendliValidationError(FriendliError):
+    """422: the server rejected fields of the request."""
+
+    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message, status=422)
+        self.details = details or []
+
+
+class FriendliRateLimitError(FriendliError):
+    """429 after every retry: a rate or queue limit was hit."""
+
+
+class FriendliServerError(FriendliError):
+    """5xx after every retry."""
+
+
+class FriendliEndpointWakingError(FriendliServerError):
+    """The endpoint was scaled to zero and is still waking up."""
+
+
+class FriendliTimeoutError(FriendliError):
+    """A connect or read timeout, or the total deadline, passed."""
+
+
+class FriendliResponseError(FriendliError):
+    """The answer is not what the contract promises (not JSON, no data, not an image)."""
+
+
+class FriendliNetworkError(FriendliError):
+    """The request did not reach the server; `kind` is dns, refused, tls, proxy or other."""
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class FriendliCancelledError(FriendliError):
+    """The caller's cancellation hook asked to stop."""
+
+
+class FriendliBatchError(FriendliError):
+    """One item of a batch failed; `index` is 0-based, `cause` the item's error."""
+
+    def __init__(self, index: int, total: int, cause: BaseException) -> None:
+        super().__init__(f"image {index + 1} of {total} failed: {cause}", status=getattr(cause, "status", None))
+        self.index = index
+        self.total = total
+        self.cause = cause
