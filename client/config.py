@@ -118,11 +118,6 @@ class Settings:
     def edit_url(self) -> str:
         return self.base_url + EDIT_PATHS[self.service]
 
-    def same_origin(self, url: str) -> bool:
-        """True if ``url`` is on the base URL's scheme, host and port (where the token may go)."""
-        a, b = urlsplit(self.base_url), urlsplit(url)
-        return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
-
 
 def resolve_settings(
     service: str = DEDICATED,

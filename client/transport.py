@@ -138,10 +138,10 @@ def error_for_status(status: int, body: bytes, base_url: str) -> FriendliError:
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
-    todo = [exc]
+    todo: list[object] = [exc]
     while todo:
         e = todo.pop()
-        if e is None or id(e) in seen:
+        if not isinstance(e, BaseException) or id(e) in seen:
             continue
         seen.add(id(e))
         yield e

@@ -1,0 +1,185 @@
+"""``friendli-edit``: edit images from the shell.
+
+Exit codes: 0 done, 1 the request failed, 2 bad usage, input or configuration,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .api import RESPONSE_FORMATS, EditedImage, FriendliImageClient
+from .config import CONTAINER, DEDICATED
+from .errors import FriendliConfigError, FriendliError, FriendliInputError
+from .runner import run_jobs
+from .version import __version__
+
+SAMPLE_IMAGE = Path(__file__).with_name("data") / "sample.png"
+DEMO_PROMPT = "Turn the scene into a snowy winter evening"
+EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="friendli-edit",
+        description="Edit images with a FriendliAI Dedicated Endpoint or a Friendli Container. "
+                    "The API key comes from FRIENDLI_TOKEN or the stored credentials file.",
+        epilog="Try it without a key: friendli-edit --demo",
+    )
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or http(s) URLs; several are sent "
+                   "as one multi-image request unless --each is given")
+    p.add_argument("--prompt", "-p", help="what to change")
+    p.add_argument("--endpoint-id", "-e", help="the dedicated endpoint id (Friendli Suite > Endpoints)")
+    p.add_argument("--adapter-route", help="send to this adapter of the endpoint")
+    p.add_argument("--steps", type=int, default=20, help="num_inference_steps, 1..50 (default 20)")
+    p.add_argument("--guidance", type=float, help="guidance_scale (default: the endpoint's)")
+    p.add_argument("--seed", type=int, help="seed (default: random); with --each, image i gets seed + i")
+    p.add_argument("--format", default=None, choices=sorted(set(RESPONSE_FORMATS[DEDICATED])),
+                   help="response_format (default png; jpeg for a container)")
+    p.add_argument("--out", "-o", type=Path, help="output file (several results get -1, -2, … suffixes)")
+    p.add_argument("--each", action="store_true", help="edit each IMAGE separately, concurrently")
+    p.add_argument("--concurrency", type=int, default=4, help="parallel requests with --each (default 4)")
+    p.add_argument("--container", action="store_true",
+                   help="target a Friendli Container (default base URL http://localhost:8000)")
+    p.add_argument("--base-url", help="API base URL (default FRIENDLI_BASE_URL or the service's)")
+    p.add_argument("--team", help="team id sent as X-Friendli-Team (default FRIENDLI_TEAM)")
+    p.add_argument("--read-timeout", type=float, default=600.0, help="seconds to wait for an answer (default 600)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the written paths")
+    p.add_argument("--demo", action="store_true",
+                   help="edit a sample image with a local emulator of the API (no key, no network)")
+    p.add_argument("--version", action="version", version=f"friendli-edit {__version__}")
+    return p
+
+
+class Progress:
+    """A one-line waiting display on stderr. ``poll`` is handed to the runner as its
+    cancellation hook: it redraws the line every 0.1 s and never cancels."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.total, self.done, self.quiet = total, 0, quiet
+        self.started = time.monotonic()
+        self.note = ""
+        self.live = sys.stderr.isatty() and not quiet
+
+    def poll(self) -> bool:
+        if self.live:
+            elapsed = time.monotonic() - self.started
+            sys.stderr.write(f"\rwaiting for the endpoint… {self.done}/{self.total} done · {elapsed:.1f} s{self.note}\033[K")
+            sys.stderr.flush()
+        return False
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        waking = " · endpoint waking up" if event.get("waking") else ""
+        self.note = f" · retry {event['attempt']} ({event['reason']}){waking}"
+        if not self.live and not self.quiet:
+            print(f"retrying: {event['reason']}{waking}", file=sys.stderr)
+
+    def finish(self) -> None:
+        if self.live:
+            sys.stderr.write("\r\033[K")
+
+
+def output_paths(out: Path | None, first_input: str, results: list[EditedImage]) -> list[Path]:
+    """Where each result goes: --out (suffixed when several), else <input stem>-edited<ext>."""
+    paths = []
+    for i, result in enumerate(results):
+        ext = EXTENSIONS.get(result.mime, ".bin")
+        base = out if out else Path(f"{Path(first_input).stem or 'image'}-edited{ext}")
+        if out and not base.suffix:
+            base = base.with_suffix(ext)
+        paths.append(base if len(results) == 1 else base.with_name(f"{base.stem}-{i + 1}{base.suffix}"))
+    return paths
+
+
+def read_input(arg: str) -> bytes | str:
+    if arg.startswith(("http://", "https://")):
+        return arg
+    try:
+        return Path(arg).read_bytes()
+    except OSError as exc:
+        raise FriendliInputError("IMAGE", f"cannot read {arg!r}: {exc.strerror}") from None
+
+
+def run(args: argparse.Namespace, client: FriendliImageClient, progress: Progress) -> list[Path]:
+    params = dict(endpoint_id=args.endpoint_id, adapter_route=args.adapter_route, num_inference_steps=args.steps,
+                  guidance_scale=args.guidance, response_format=args.format
+                  or ("jpeg" if client.settings.service == CONTAINER else "png"))
+    inputs = [read_input(a) for a in args.images]
+    if args.each:
+        bodies = [client.build_body(img, args.prompt, seed=None if args.seed is None else args.seed + i, **params)
+                  for i, img in enumerate(inputs)]
+
+        def count(*_: Any) -> None:
+            progress.done += 1
+
+        per_image = run_jobs([lambda b=b: client.send(b) for b in bodies], workers=args.concurrency,
+                             cancel=progress.poll, on_done=count)
+        results = [r for rs in per_image for r in rs]
+    else:
+        image = inputs if len(inputs) > 1 else inputs[0]
+        results = client.edit(image, args.prompt, seed=args.seed, cancel=progress.poll, **params)
+        progress.done = progress.total
+    progress.finish()
+    paths = output_paths(args.out, args.images[0], results)
+    for path, result in zip(paths, results):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(result.data)
+        if args.quiet:
+            print(path)
+        else:
+            w, h = result.image.shape[1], result.image.shape[0]
+            print(f"wrote {path} ({w}x{h}, {result.mime}, seed {result.seed if result.seed is not None else 'n/a'})")
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    emulator = None
+    try:
+        if args.demo:
+            from .emulator import Emulator
+
+            emulator = Emulator(token="demo-token", endpoints=("demo-endpoint",)).start()
+            args.images = args.images or [str(SAMPLE_IMAGE)]
+            args.prompt = args.prompt or DEMO_PROMPT
+            args.endpoint_id, args.container = "demo-endpoint", False
+            args.out = args.out or Path("friendli-demo.png")
+            if not args.quiet:
+                print(f"demo: a local emulator at {emulator.base_url} stands in for the API; its edit is a "
+                      "deterministic stand-in, not a model", file=sys.stderr)
+        if not args.images:
+            parser.error("give at least one IMAGE, or --demo")
+        if not args.prompt:
+            parser.error("--prompt is required")
+        if not args.container and not args.endpoint_id:
+            parser.error("--endpoint-id is required for a dedicated endpoint (or use --container)")
+        progress = Progress(len(args.images) if args.each else 1, args.quiet)
+        with FriendliImageClient(
+            service=CONTAINER if args.container else DEDICATED,
+            token="demo-token" if emulator else None,
+            base_url=emulator.base_url if emulator else args.base_url,
+            team=args.team, read_timeout=args.read_timeout, on_event=progress.on_event,
+        ) as client:
+            run(args, client, progress)
+        return 0
+    except (FriendliInputError, FriendliConfigError) as exc:
+        print(f"friendli-edit: error: {exc}", file=sys.stderr)
+        return 2
+    except FriendliError as exc:
+        print(f"friendli-edit: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nfriendli-edit: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if emulator is not None:
+            emulator.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
