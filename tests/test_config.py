@@ -8,7 +8,6 @@ import stat
 
 import pytest
 
-from conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +56,3 @@ def test_unreadable_credentials_file_is_ignored(config, tmp_path):
     path = tmp_path / "c.json"
     path.write_text("[not, json")
     assert config.read_credentials(path) == {}
-
-
-def test_versions_agree(pack):
-    import tomllib
-
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["version"] == pack.__version__
-    assert not any(dep.lower().startswith("torch") for dep in project["dependencies"])
-    requirements = (ROOT / "requirements.txt").read_text().lower()
-    assert "torch" not in [line.split(">")[0].strip() for line in requirements.splitlines()]
