@@ -281,3 +281,30 @@ def test_png_input_bytes_are_sent_unchanged(make_client, emulator):
 
     sent = emulator.requests[-1].body["image"]["image"]
     assert base64.b64decode(sent.split(",", 1)[1]) == data
+
+
+def test_no_log_line_carries_the_token(make_client, emulator, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    emulator.fault("status", status=503, retry_after=0)
+    emulator.fault("drop")
+    make_client().edit(photo(), "x", endpoint_id="test-endpoint", response_format="url")
+    assert caplog.records and len(emulator.requests) == 3
+    assert all(TOKEN not in record.getMessage() for record in caplog.records)
+
+
+def test_url_downloads_are_size_capped(make_client, client_pkg, emulator, monkeypatch):
+    import importlib
+
+    api = importlib.import_module(client_pkg.__name__ + ".api")
+    monkeypatch.setattr(api, "MAX_DOWNLOAD_BYTES", 1000)
+    exc = error_of(lambda: make_client().edit(photo(), "x", endpoint_id="test-endpoint", response_format="url"))
+    assert isinstance(exc, client_pkg.FriendliResponseError) and "larger than" in str(exc)
+
+
+def test_result_urls_must_be_http(make_client, client_pkg):
+    client = make_client()
+    for url in ("file:///etc/passwd", "ftp://example.com/a.png", None):
+        with pytest.raises(client_pkg.FriendliResponseError, match="not http"):
+            client._dedicated_result({"url": url, "seed": 1, "response_format": "url"})
