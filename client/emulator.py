@@ -1,0 +1,575 @@
+"""A local HTTP emulator of the FriendliAI image-edit endpoint, for tests, demos and benchmarks.
+
+Two services share the API port: Dedicated (``POST /dedicated/v1/images/edits``, bearer token,
+``{"data": [{b64_json|url, seed, response_format}]}``) and Friendli Container
+(``POST /v1/images/edits``, no auth, ``{"image": "<base64>"}``). Bodies are validated strictly
+(unknown fields rejected) with FastAPI-style 422 details. ``url`` results are served by a second
+port, the file server, without auth; its requests are recorded too.
+
+The "edit" is a deterministic stand-in, NOT a model: the inputs are averaged (resized to the first
+one's size), then tinted per channel and striped faintly by a hash of (prompt, seed, steps,
+guidance). Same inputs give byte-identical output; another seed or prompt gives another output.
+
+Faults (``Emulator.fault``) are queued FIFO; each request to an edit route consumes one.
+Run ``python client/emulator.py --port 8080 --token T`` to serve until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import hmac
+import io
+import json
+import re
+import secrets
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+from PIL import Image
+
+MAX_IMAGE_BYTES = 50 * 1024 * 1024  # per decoded input image, as the API documents
+MAX_BODY_BYTES = 512 * 1024 * 1024
+MAX_FILES = 256  # url results kept; older ones 404 (their lifetime upstream is undocumented)
+FORMATS = ("url", "raw", "png", "jpeg", "jpg")
+CONTAINER_FORMATS = ("raw", "jpeg")
+FIELDS = {"image", "prompt", "model", "num_inference_steps", "guidance_scale", "seed", "response_format"}
+ROUTES = {"/dedicated/v1/images/edits": "dedicated", "/v1/images/edits": "container"}
+FAULTS: dict[str, set[str]] = {  # kind -> accepted params
+    "status": {"status", "retry_after", "body"}, "sleeping": {"retry_after"}, "drop": set(),
+    "garbage": set(), "html": {"status"}, "no_data": set(), "empty_data": set(),
+    "bad_base64": set(), "latency": {"seconds"}, "url_missing": set(),
+}
+_DATA_URI = re.compile(r"data:([^;,]*)((?:;[^;,]*)*?);base64,(.*)", re.S)
+_MISSING, _INVALID = object(), object()  # an absent field; a body that is not JSON
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the emulator received it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any  # parsed JSON, or None when absent or not JSON
+    raw: bytes
+    time: float = field(default_factory=time.monotonic)
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """A header value, looked up case-insensitively."""
+        lname = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == lname), default)
+
+
+# ---- the stand-in edit and image helpers -------------------------------------------------------
+
+def _hash_params(prompt: str, seed: int, steps: int, guidance: float | None) -> bytes:
+    guidance = None if guidance is None else float(guidance)  # 7 and 7.0 are the same request
+    return hashlib.sha256(json.dumps([prompt, seed, steps, guidance]).encode()).digest()
+
+
+def _mean_rgb(images: list[Image.Image]) -> np.ndarray:
+    """The inputs as float32 RGB, resized to the first one's size and averaged."""
+    first = images[0].convert("RGB")
+    acc = np.asarray(first, dtype=np.float32).copy()
+    for img in images[1:]:
+        acc += np.asarray(img.convert("RGB").resize(first.size, Image.Resampling.BILINEAR), np.float32)
+    return acc / len(images)
+
+
+def stand_in_edit(images: list[Image.Image], prompt: str, seed: int, steps: int,
+                  guidance: float | None, size: tuple[int, int] | None = None) -> Image.Image:
+    """Deterministic stand-in for a model edit; ``size`` is (width, height) of the output."""
+    arr = _mean_rgb(images)
+    digest = np.frombuffer(_hash_params(prompt, seed, steps, guidance), dtype=np.uint8).astype(np.float32)
+    scale = 0.75 + digest[0:3] / 255 * 0.25
+    offset = digest[3:6] / 255 * 80 - 40
+    h, w = arr.shape[:2]
+    stripes = ((np.arange(w)[None, :] + np.arange(h)[:, None] + int(digest[6])) // 4 % 2) * 6.0
+    out = np.clip(np.rint(arr * scale + offset + stripes[..., None]), 0, 255).astype(np.uint8)
+    img = Image.fromarray(out, "RGB")
+    if size is not None and img.size != tuple(size):
+        img = img.resize(tuple(size), Image.Resampling.BILINEAR)
+    return img
+
+
+def encode_image(img: Image.Image, fmt: str) -> bytes:
+    """png/url -> PNG, jpeg/jpg -> JPEG, raw -> lossless WebP (what raw holds is undocumented)."""
+    buf = io.BytesIO()
+    if fmt in ("jpeg", "jpg"):
+        img.save(buf, "JPEG", quality=95)
+    elif fmt == "raw":
+        img.save(buf, "WEBP", lossless=True)
+    else:
+        img.save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def _open_image(data: bytes) -> Image.Image:
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+        return img
+    except Exception as exc:  # Pillow raises many kinds for bad bytes
+        raise ValueError(f"the data is not a valid image ({type(exc).__name__})") from None
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+# ---- HTTP plumbing -----------------------------------------------------------------------------
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    emulator: Emulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):  # disconnects are normal; bugs are not
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 60
+    server: _Server
+    files = False  # True for the file server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.emulator._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.emulator._track(self.connection, add=False)
+
+    def _dispatch(self) -> None:
+        emu = self.server.emulator
+        emu._handle_file(self) if self.files else emu._handle_api(self)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
+
+    def reply(self, status: int, body: Any, headers: dict[str, str] | None = None,
+              ctype: str | None = None) -> None:
+        if isinstance(body, (dict, list)):
+            data, ctype = json.dumps(body).encode(), ctype or "application/json"
+        elif isinstance(body, str):
+            data, ctype = body.encode(), ctype or "text/plain; charset=utf-8"
+        else:
+            data, ctype = body, ctype or "application/octet-stream"
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+
+class _FileHandler(_Handler):
+    files = True
+
+
+# ---- the emulator ------------------------------------------------------------------------------
+
+class Emulator:
+    """Local emulator of the Dedicated and Container image-edit services (see module docstring)."""
+
+    def __init__(self, token: str = "test-token", *, endpoints: Any = ("test-endpoint",),
+                 host: str = "127.0.0.1", port: int = 0, files_port: int = 0) -> None:
+        self.token, self.endpoints, self.host = token, set(endpoints), host
+        self._ports = (port, files_port)
+        self.base_url = self.files_base_url = ""
+        self.requests: list[RecordedRequest] = []
+        self.file_requests: list[RecordedRequest] = []
+        self.latency = 0.0
+        self.output_size: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._faults: deque[tuple[str, dict[str, Any]]] = deque()
+        self._files: dict[str, bytes] = {}
+        self._conns: set[socket.socket] = set()
+        self._servers: list[_Server] = []
+        self._threads: list[threading.Thread] = []
+        self._seed_counter = 0
+
+    def __repr__(self) -> str:  # never shows the token
+        return f"<Emulator {self.base_url or 'stopped'}>"
+
+    # -- lifecycle --
+    def start(self) -> Emulator:
+        if self._servers:
+            return self
+        self._stop.clear()
+        try:
+            for handler, port in zip((_Handler, _FileHandler), self._ports):
+                srv = _Server((self.host, port), handler)
+                srv.emulator = self
+                self._servers.append(srv)
+        except BaseException:
+            self._close_servers()
+            raise
+        url_host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        api, files = (f"http://{url_host}:{s.server_address[1]}" for s in self._servers)
+        self.base_url, self.files_base_url = api, files
+        for srv in self._servers:
+            thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                                      name="friendli-emulator", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        """Stop both servers promptly, aborting sleeping requests and idle keep-alive connections."""
+        self._stop.set()
+        for srv in self._servers:
+            srv.shutdown()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._close_servers()
+        for thread in self._threads:
+            thread.join(timeout=1)
+        self._threads.clear()
+
+    def _close_servers(self) -> None:
+        for srv in self._servers:
+            srv.server_close()
+        self._servers.clear()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- control --
+    def fault(self, kind: str, times: int = 1, **params: Any) -> None:
+        """Queue ``times`` copies of a fault; each edit request consumes the oldest one."""
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULTS)}")
+        unknown = set(params) - FAULTS[kind]
+        if unknown:
+            raise TypeError(f"fault {kind!r} takes no parameter(s) {', '.join(sorted(unknown))}")
+        with self._lock:
+            self._faults.extend((kind, dict(params)) for _ in range(times))
+
+    def reset(self) -> None:
+        """Clear faults, recorded requests, stored files, latency, output_size and the seed counter."""
+        with self._lock:
+            self._faults.clear()
+            del self.requests[:], self.file_requests[:]
+            self._files.clear()
+            self.latency, self.output_size, self._seed_counter = 0.0, None, 0
+
+    # -- internals --
+    def _track(self, conn: socket.socket, add: bool) -> None:
+        with self._lock:
+            self._conns.add(conn) if add else self._conns.discard(conn)
+
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep in small slices; False when the emulator stopped meanwhile."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self._stop.wait(min(left, 0.05)):
+                return False
+        return not self._stop.is_set()
+
+    def _record(self, h: _Handler, into: list[RecordedRequest]) -> RecordedRequest | None:
+        """Read the body and record the request; None (after answering) when the body is unreadable."""
+        rec = RecordedRequest(h.command, h.path, dict(h.headers.items()), None, b"")
+        with self._lock:
+            into.append(rec)
+        length = h.headers.get("Content-Length", "0")
+        if h.headers.get("Transfer-Encoding") or not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            h.close_connection = True  # the rest of the stream cannot be trusted
+            h.reply(411, {"detail": "a Content-Length of at most 512 MiB is required"})
+            return None
+        rec.raw = h.rfile.read(int(length))
+        return rec
+
+    def _handle_file(self, h: _Handler) -> None:
+        if self._record(h, self.file_requests) is None:
+            return
+        path = urlsplit(h.path).path
+        with self._lock:
+            data = self._files.get(path[len("/files/"):]) if path.startswith("/files/") else None
+        if h.command not in ("GET", "HEAD"):
+            h.reply(405, {"detail": "Method Not Allowed"}, {"Allow": "GET, HEAD"})
+        elif data is None:
+            h.reply(404, {"detail": "File not found"})
+        else:
+            h.reply(200, data, ctype="image/png")
+
+    def _handle_api(self, h: _Handler) -> None:
+        rec = self._record(h, self.requests)
+        if rec is None:
+            return
+        try:
+            body = json.loads(rec.raw, parse_constant=_reject_constant)
+        except ValueError:  # also an empty body
+            body = _INVALID
+        rec.body = None if body is _INVALID else body
+        service = ROUTES.get(urlsplit(h.path).path)
+        if service is None:
+            return h.reply(404, {"detail": "Not Found"})
+        if h.command != "POST":
+            return h.reply(405, {"detail": "Method Not Allowed"}, {"Allow": "POST"})
+        with self._lock:
+            kind, params = self._faults.popleft() if self._faults else (None, {})
+        delay = self.latency + (float(params.get("seconds", 0)) if kind == "latency" else 0.0)
+        if not self._sleep(delay):
+            h.close_connection = True  # stopped while sleeping: drop
+            return None
+        try:
+            if kind is None or not self._answer_fault(h, kind, params, service, rec.body):
+                self._answer_edit(h, service, body, keep_file=kind != "url_missing")
+        except Exception as exc:  # a bug in the emulator: say so instead of dropping the connection
+            h.reply(500, {"detail": f"Emulator internal error: {exc!r}"})
+        return None
+
+    def _answer_fault(self, h: _Handler, kind: str, params: dict[str, Any], service: str,
+                      body: Any) -> bool:
+        """Answer the request as the fault says; False when the normal answer should follow."""
+        if kind in ("latency", "url_missing"):
+            return False
+        status = int(params.get("status", {"sleeping": 503, "html": 502}.get(kind, 500)))
+        title = f"{status} {h.responses.get(status, ('Error',))[0]}"
+        if kind == "drop":
+            h.close_connection = True
+        elif kind in ("status", "sleeping"):
+            retry = params.get("retry_after", 1 if kind == "sleeping" else None)
+            detail = ("Endpoint is sleeping and is now waking up; retry later" if kind == "sleeping"
+                      else f"Emulated error: {title}")
+            payload = params.get("body") if params.get("body") is not None else {"detail": detail}
+            h.reply(status, payload, {} if retry is None else {"Retry-After": str(retry)})
+        elif kind == "garbage":
+            h.reply(200, b"<<this is not JSON>> \x00\xff", ctype="application/json")
+        elif kind == "html":
+            page = f"<html><head><title>{title}</title></head><body><h1>{title}</h1><hr>nginx</body></html>"
+            h.reply(status, page, ctype="text/html")
+        elif kind == "no_data":
+            h.reply(200, {})
+        elif kind == "empty_data":
+            h.reply(200, {"image": ""} if service == "container" else {"data": []})
+        elif kind == "bad_base64":
+            junk = _b64(b"this is definitely not an image")
+            fmt = body.get("response_format") if isinstance(body, dict) else None
+            fmt = fmt if fmt in ("raw", "png", "jpeg", "jpg") else "png"
+            h.reply(200, {"image": junk} if service == "container"
+                    else {"data": [{"b64_json": junk, "seed": 0, "response_format": fmt}]})
+        return True
+
+    def _answer_edit(self, h: _Handler, service: str, body: Any, keep_file: bool) -> None:
+        if service == "dedicated" and not self._authorized(h.headers.get("Authorization")):
+            return h.reply(401, {"detail": "Invalid or missing API key"})
+        if body is _INVALID:
+            return h.reply(422, {"detail": [{"loc": ["body", 0], "msg": "JSON decode error",
+                                             "type": "json_invalid"}]})
+        params, errors = self._validate(body, container=service == "container")
+        if errors:
+            return h.reply(422, {"detail": errors})
+        if service == "dedicated" and params["model"].split(":")[0] not in self.endpoints:
+            return h.reply(404, {"detail": f"Endpoint {params['model'].split(':')[0]} not found"})
+        seed = params["seed"]
+        if seed is None:
+            with self._lock:
+                seed, self._seed_counter = 1000 + self._seed_counter, self._seed_counter + 1
+        img = stand_in_edit(params["images"], params["prompt"], seed, params["steps"],
+                            params["guidance"], self.output_size)
+        fmt = params["format"]
+        if service == "container":
+            return h.reply(200, {"image": _b64(encode_image(img, fmt))})
+        if fmt == "url":
+            name = secrets.token_hex(8) + ".png"
+            if keep_file:
+                self._store_file(name, encode_image(img, "png"))
+            item = {"url": f"{self.files_base_url}/files/{name}"}
+        else:
+            item = {"b64_json": _b64(encode_image(img, fmt))}
+        return h.reply(200, {"data": [{**item, "seed": seed, "response_format": fmt}]})
+
+    def _authorized(self, header: str | None) -> bool:
+        scheme, _, value = (header or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.encode(), self.token.encode())
+
+    def _store_file(self, name: str, data: bytes) -> None:
+        with self._lock:
+            self._files[name] = data
+            while len(self._files) > MAX_FILES:
+                del self._files[next(iter(self._files))]
+
+    # -- validation --
+    def _validate(self, body: Any, container: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Parameters with defaults applied, and FastAPI-style errors (all of them)."""
+        errors: list[dict[str, Any]] = []
+
+        def err(loc: tuple[Any, ...], msg: str, typ: str) -> None:
+            errors.append({"loc": ["body", *loc], "msg": msg, "type": typ})
+
+        if not isinstance(body, dict):
+            err((), "Input should be a valid dictionary or object to extract fields from",
+                "model_attributes_type")
+            return {}, errors
+        for key in sorted(set(body) - FIELDS):
+            err((key,), "Extra inputs are not permitted", "extra_forbidden")
+        allowed = CONTAINER_FORMATS if container else FORMATS
+        params = {
+            "images": self._validate_images(body.get("image", _MISSING), err),
+            "prompt": _field(body, "prompt", "str", err, required=True, nullable=False),
+            "model": _field(body, "model", "str", err, required=not container, nullable=container),
+            "steps": _field(body, "num_inference_steps", "int", err, default=20, nullable=False),
+            "guidance": _field(body, "guidance_scale", "number", err, default=0.0 if container else None),
+            "seed": _field(body, "seed", "int", err),
+            "format": _field(body, "response_format", "str", err, default=allowed[-1 if container else 0]),
+        }
+        model, steps, fmt = params["model"], params["steps"], params["format"]
+        if not container and isinstance(model, str) and not re.fullmatch(r"[^:]+(:[^:]+)?", model):
+            err(("model",), "Value error, model must be ENDPOINT_ID or ENDPOINT_ID:ADAPTER_ROUTE",
+                "value_error")
+        if _is_int(steps) and not 1 <= steps <= 50:
+            typ, text = ("greater_than_equal", "greater than or equal to 1") if steps < 1 else (
+                "less_than_equal", "less than or equal to 50")
+            err(("num_inference_steps",), f"Input should be {text}", typ)
+        if isinstance(fmt, str) and fmt not in allowed:
+            names = ", ".join(f"'{f}'" for f in allowed[:-1]) + f" or '{allowed[-1]}'"
+            err(("response_format",), f"Input should be {names}", "enum")
+        return params, errors
+
+    def _validate_images(self, value: Any, err: Any) -> list[Image.Image]:
+        if value is _MISSING:
+            return err(("image",), "Field required", "missing") or []
+        if isinstance(value, list) and not value:
+            return err(("image",), "List should have at least 1 item after validation, not 0",
+                       "too_short") or []
+        if not isinstance(value, (dict, list)):
+            return err(("image",), 'Input should be an object {"image": str} or a list of them',
+                       "model_type") or []
+        images = []
+        items = [((), value)] if isinstance(value, dict) else [((i,), v) for i, v in enumerate(value)]
+        for sub, item in items:
+            loc = ("image", *sub)
+            if not isinstance(item, dict):
+                err(loc, "Input should be a valid dictionary or instance of ImageInput", "model_type")
+                continue
+            for key in sorted(set(item) - {"image"}):
+                err((*loc, key), "Extra inputs are not permitted", "extra_forbidden")
+            text = _field(item, "image", "str", lambda lc, m, t: err((*loc, *lc), m, t), required=True,
+                          nullable=False)
+            if isinstance(text, str):
+                try:
+                    images.append(self._load_image(text))
+                except ValueError as exc:
+                    err((*loc, "image"), f"Value error, {exc}", "value_error")
+        return images
+
+    def _load_image(self, text: str) -> Image.Image:
+        """A data URI, bare base64 or a URL on our own file server -> an opened image."""
+        declared = None
+        if text.startswith(("http://", "https://")):
+            own = f"{self.files_base_url}/files/"
+            if not text.startswith(own):
+                raise ValueError("URL inputs are not supported by the emulator")
+            with self._lock:
+                data = self._files.get(text[len(own):])
+            if data is None:
+                raise ValueError("the URL was not found on the emulator's file server")
+            return _open_image(data)
+        if text.startswith("data:"):
+            match = _DATA_URI.fullmatch(text)
+            if not match:
+                raise ValueError("malformed data URI; expected data:image/<type>;base64,<data>")
+            declared, text = match.group(1).lower(), match.group(3)
+            if not declared.startswith("image/"):
+                raise ValueError(f"data URI MIME type {declared!r} is not an image type")
+        if len(text) > (MAX_IMAGE_BYTES + 2) // 3 * 4:
+            raise ValueError("the image exceeds 50 MiB")
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("invalid base64 image data") from None
+        if len(data) > MAX_IMAGE_BYTES:
+            raise ValueError("the image exceeds 50 MiB")
+        img = _open_image(data)
+        actual = "image/jpeg" if img.format == "MPO" else img.get_format_mimetype() or "unknown"
+        if declared is not None and declared.replace("image/jpg", "image/jpeg") != actual:
+            raise ValueError(f"data URI MIME type {declared} does not match the image data ({actual})")
+        return img
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_CHECKS = {
+    "str": (lambda v: isinstance(v, str), "Input should be a valid string", "string_type"),
+    "int": (_is_int, "Input should be a valid integer", "int_type"),
+    "number": (lambda v: _is_int(v) or isinstance(v, float), "Input should be a valid number", "float_type"),
+}
+
+
+def _field(body: dict[str, Any], name: str, kind: str, err: Any, *, required: bool = False,
+           nullable: bool = True, default: Any = None) -> Any:
+    """body[name] checked against a JSON type; missing or null (when allowed) gives the default."""
+    value = body.get(name, _MISSING)
+    if value is _MISSING or (value is None and nullable):
+        if value is _MISSING and required:
+            err((name,), "Field required", "missing")
+        return default
+    check, msg, typ = _CHECKS[kind]
+    if not check(value):
+        err((name,), msg, typ)
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the emulator until Ctrl-C."""
+    parser = argparse.ArgumentParser(description="Local emulator of the FriendliAI image-edit API.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080, help="API port (0 = any free port)")
+    parser.add_argument("--files-port", type=int, default=0, help="file server port for url results")
+    parser.add_argument("--token", default="test-token", help="accepted bearer token (Dedicated)")
+    parser.add_argument("--endpoint", action="append", help="known endpoint id (repeatable)")
+    args = parser.parse_args(argv)
+    emu = Emulator(args.token, endpoints=args.endpoint or ("test-endpoint",), host=args.host,
+                   port=args.port, files_port=args.files_port).start()
+    print(emu.base_url, flush=True)
+    print(f"files: {emu.files_base_url}  endpoints: {', '.join(sorted(emu.endpoints))}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
