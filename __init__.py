@@ -6,13 +6,6 @@ relative. Importing does no network I/O and needs no torch until a node runs.
 
 import sys
 
-from .client.version import __version__
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
-
-WEB_DIRECTORY = "./web"
-
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY", "__version__"]
-
 
 def _register_routes() -> None:
     """Add the /friendli/* routes to ComfyUI's server, only when running inside ComfyUI."""
@@ -24,4 +17,12 @@ def _register_routes() -> None:
         register(instance)
 
 
-_register_routes()
+# ComfyUI and pip import this file as a package. pytest, collecting the checkout, runs it as a bare
+# module with no package (the folder name may be no identifier); then there is nothing to load.
+if __package__:
+    from .client.version import __version__
+    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+
+    WEB_DIRECTORY = "./web"
+    __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY", "__version__"]
+    _register_routes()
