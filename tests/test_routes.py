@@ -1,0 +1,171 @@
+"""The /friendli/* routes on a real aiohttp server (loopback), with a temporary credentials file."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import stat
+
+import pytest
+
+web = pytest.importorskip("aiohttp.web")
+pytest_asyncio = pytest.importorskip("pytest_asyncio")
+
+TOKEN = "flp_route-test-SECRET-9xyz"
+OTHER = "flp_another-SECRET-token-wxyz"
+
+
+@pytest.fixture
+def routes_mod(pack):
+    return importlib.import_module(pack.__name__ + ".nodes.routes")
+
+
+@pytest.fixture
+def cred_path(tmp_path):
+    return tmp_path / "user" / "comfyui-friendli" / "credentials.json"
+
+
+@pytest_asyncio.fixture
+async def client(aiohttp_client, routes_mod, cred_path):
+    app = web.Application()
+    app.add_routes(routes_mod.make_routes(lambda: cred_path))
+    return await aiohttp_client(app)
+
+
+async def call(client, method: str, path: str, secrets: tuple[str, ...] = (TOKEN, OTHER), **kw):
+    """Send a request; assert no secret is in the body or headers; return (status, json)."""
+    resp = await client.request(method, path, **kw)
+    text = await resp.text()
+    for secret in secrets:
+        assert secret not in text
+        assert all(secret not in v for v in resp.headers.values())
+        assert secret[-8:] not in text  # nothing beyond the last 4 characters
+    assert resp.headers.get("Cache-Control") == "no-store"
+    return resp.status, json.loads(text)
+
+
+@pytest.mark.asyncio
+async def test_status_without_token(client, cred_path):
+    status, data = await call(client, "GET", "/friendli/status")
+    assert status == 200
+    assert data == {"configured": False, "source": "none", "token_hint": None,
+                    "base_url": "https://api.friendli.ai", "team": None,
+                    "credentials_file": str(cred_path), "env_overrides_file": False}
+
+
+@pytest.mark.asyncio
+async def test_status_with_env_token(client, monkeypatch):
+    monkeypatch.setenv("FRIENDLI_TOKEN", TOKEN)
+    monkeypatch.setenv("FRIENDLI_BASE_URL", "http://127.0.0.1:9/")
+    monkeypatch.setenv("FRIENDLI_TEAM", "team-env")
+    status, data = await call(client, "GET", "/friendli/status")
+    assert status == 200
+    assert (data["configured"], data["source"], data["token_hint"]) == (True, "environment", "…9xyz")
+    assert (data["base_url"], data["team"], data["env_overrides_file"]) == ("http://127.0.0.1:9", "team-env", False)
+
+
+@pytest.mark.asyncio
+async def test_store_replace_delete(client, cred_path):
+    status, data = await call(client, "POST", "/friendli/credentials", json={"token": TOKEN, "team": "my.team_1"})
+    assert status == 200
+    assert (data["configured"], data["source"], data["token_hint"], data["team"]) == (True, "file", "…9xyz", "my.team_1")
+    assert json.loads(cred_path.read_text()) == {"token": TOKEN, "team": "my.team_1"}
+    assert stat.S_IMODE(cred_path.stat().st_mode) == 0o600
+    assert [p.name for p in cred_path.parent.iterdir()] == ["credentials.json"]  # no temp file left
+
+    status, data = await call(client, "POST", "/friendli/credentials", json={"token": f"  {OTHER}\n"})
+    assert status == 200 and data["token_hint"] == "…wxyz" and data["team"] is None
+    assert json.loads(cred_path.read_text()) == {"token": OTHER}
+    assert stat.S_IMODE(cred_path.stat().st_mode) == 0o600
+
+    # an empty token with a team keeps the stored key and changes the team
+    status, data = await call(client, "POST", "/friendli/credentials", json={"token": "", "team": "t2"})
+    assert status == 200 and data["token_hint"] == "…wxyz" and data["team"] == "t2"
+    assert json.loads(cred_path.read_text()) == {"token": OTHER, "team": "t2"}
+
+    status, data = await call(client, "GET", "/friendli/status")
+    assert data["source"] == "file"
+
+    status, data = await call(client, "DELETE", "/friendli/credentials")
+    assert status == 200 and data["configured"] is False and data["source"] == "none"
+    assert not cred_path.exists()
+    status, data = await call(client, "DELETE", "/friendli/credentials")  # idempotent
+    assert status == 200 and data["configured"] is False
+
+
+@pytest.mark.asyncio
+async def test_env_token_wins_but_file_is_stored(client, cred_path, monkeypatch):
+    monkeypatch.setenv("FRIENDLI_TOKEN", OTHER)
+    status, data = await call(client, "POST", "/friendli/credentials", json={"token": TOKEN})
+    assert status == 200
+    assert json.loads(cred_path.read_text())["token"] == TOKEN
+    assert (data["source"], data["token_hint"], data["env_overrides_file"]) == ("environment", "…wxyz", True)
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"token": "short"}, "token"),
+    ({"token": "flp_has space-inside"}, "token"),
+    ({"token": "flp_tab\tinside-xx"}, "token"),
+    ({"token": "flp_nonascii-é-xxxx"}, "token"),
+    ({"token": "x" * 513}, "token"),
+    ({"token": 12345678}, "token"),
+    ({}, "token"),
+    ({"token": TOKEN, "team": "bad team!"}, "team"),
+    ({"token": TOKEN, "team": "a" * 129}, "team"),
+    ({"token": TOKEN, "team": ["x"]}, "team"),
+])
+@pytest.mark.asyncio
+async def test_bad_input(client, cred_path, body, field):
+    status, data = await call(client, "POST", "/friendli/credentials", json=body,
+                              secrets=(TOKEN, "flp_has space-inside", "flp_nonascii"))
+    assert status == 400
+    assert data["error"].startswith(field + ":")
+    assert not cred_path.exists()
+
+
+@pytest.mark.parametrize("raw", [b"token=" + TOKEN.encode(), b"{not json", b"[1, 2]", b""])
+@pytest.mark.asyncio
+async def test_non_json_body(client, cred_path, raw):
+    status, data = await call(client, "POST", "/friendli/credentials", data=raw,
+                              headers={"Content-Type": "application/json"})
+    assert status == 400 and "JSON" in data["error"]
+    assert not cred_path.exists()
+
+
+@pytest.mark.asyncio
+async def test_too_large_body(client, cred_path):
+    status, data = await call(client, "POST", "/friendli/credentials", json={"token": TOKEN, "pad": "x" * 5000})
+    assert status == 400 and "too large" in data["error"]
+    assert not cred_path.exists()
+
+
+@pytest.mark.asyncio
+async def test_cross_origin_refused(client, cred_path):
+    status, data = await call(client, "POST", "/friendli/credentials", json={"token": TOKEN},
+                              headers={"Origin": "http://evil.example"})
+    assert status == 403 and not cred_path.exists()
+    status, _ = await call(client, "GET", "/friendli/status", headers={"Origin": "null"})
+    assert status == 403
+    host = f"{client.server.host}:{client.server.port}"
+    status, _ = await call(client, "POST", "/friendli/credentials", json={"token": TOKEN},
+                           headers={"Origin": f"http://{host}"})
+    assert status == 200 and cred_path.exists()
+
+
+def test_register_adds_routes_to_the_host(routes_mod):
+    class Server:
+        routes = web.RouteTableDef()
+
+    routes_mod.register(Server())
+    assert sorted((r.method, r.path) for r in Server.routes) == [
+        ("DELETE", "/friendli/credentials"), ("GET", "/friendli/status"), ("POST", "/friendli/credentials")]
+
+
+def test_comfy_credentials_path(routes_mod, tmp_path, monkeypatch):
+    import sys
+    import types
+
+    fake = types.ModuleType("folder_paths")
+    fake.get_user_directory = lambda: str(tmp_path / "comfy-user")
+    monkeypatch.setitem(sys.modules, "folder_paths", fake)
+    assert routes_mod.comfy_credentials_path() == tmp_path / "comfy-user" / "comfyui-friendli" / "credentials.json"
