@@ -1,0 +1,118 @@
+// Unit tests of web/friendli-logic.js: `node --test web/tests/` (Node >= 20, no dependencies).
+import test from "node:test";
+import assert from "node:assert/strict";
+import {
+  applyProgress, elapsedAt, errorMessage, formatDuration, parseProgress, progressLines, progressTone,
+  seedsText, statusLine, teamError, tokenError, settle, isTicking, progressFraction, nodeIdCandidates,
+} from "../friendli-logic.js";
+
+const ev = (over = {}) => ({ node: "7", state: "running", done: 3, total: 8, elapsed: 12.4, retries: 0, waking: false, ...over });
+
+test("formatDuration", () => {
+  assert.equal(formatDuration(12.44), "12.4 s");
+  assert.equal(formatDuration(0), "0.0 s");
+  assert.equal(formatDuration(-3), "0.0 s");
+  assert.equal(formatDuration(NaN), "0.0 s");
+  assert.equal(formatDuration(59.94), "59.9 s");
+  assert.equal(formatDuration(125.7), "2 min 05 s");
+});
+
+test("parseProgress normalises and rejects bad events", () => {
+  assert.equal(parseProgress(null), null);
+  assert.equal(parseProgress({ node: "1", state: "weird" }), null);
+  assert.equal(parseProgress({ state: "running" }), null);
+  const p = parseProgress({ node: 12, state: "done", done: 2, total: 2, elapsed: "x", seeds: [1, "2", 3.5, 4] });
+  assert.deepEqual(p, { node: "12", state: "done", done: 2, total: 2, elapsed: 0, retries: 0, waking: false,
+    seeds: [1, 4], message: "" });
+});
+
+test("running line: done/total and elapsed, the clock ticks between events", () => {
+  const s = applyProgress(null, ev(), 1000);
+  assert.deepEqual(progressLines(s, 1000), ["3/8 done · 12.4 s"]);
+  assert.deepEqual(progressLines(s, 3000), ["3/8 done · 14.4 s"]);
+  assert.equal(elapsedAt(s, 500), 12.4); // a clock going backwards does not subtract
+  assert.equal(progressTone(s), "busy");
+});
+
+test("retries and waking endpoint", () => {
+  const s = applyProgress(null, ev({ retries: 2, waking: true }), 0);
+  assert.deepEqual(progressLines(s, 0), ["3/8 done · 12.4 s · retry 2 · endpoint waking up"]);
+});
+
+test("done shows the seeds, with the clock stopped", () => {
+  const s = applyProgress(null, ev({ state: "done", done: 8, elapsed: 20.06, seeds: [11, 12, 13, 14, 15, 16, 17, 18] }), 0);
+  assert.deepEqual(progressLines(s, 99999), ["8/8 done · 20.1 s", "seeds 11, 12, 13, 14, 15, 16 … (+2)"]);
+  assert.equal(progressTone(s), "ok");
+  assert.equal(seedsText([5]), "seed 5");
+  assert.equal(seedsText([]), "");
+});
+
+test("error and cancelled", () => {
+  const e = applyProgress(null, ev({ state: "error", message: "image 2 of 8 failed:\n  401 " + "x".repeat(300) }), 0);
+  const lines = progressLines(e, 0);
+  assert.equal(lines[0], "3/8 done · 12.4 s");
+  assert.ok(lines[1].startsWith("error: image 2 of 8 failed: 401 x"));
+  assert.ok(lines[1].length <= 120 && lines[1].endsWith("…"));
+  assert.equal(progressTone(e), "error");
+  const c = applyProgress(null, ev({ state: "cancelled", waking: true }), 0);
+  assert.deepEqual(progressLines(c, 0), ["3/8 done · 12.4 s · cancelled"]);
+});
+
+test("a bad event keeps the previous state", () => {
+  const s = applyProgress(null, ev(), 0);
+  assert.equal(applyProgress(s, { bogus: true }, 5), s);
+  assert.equal(applyProgress(null, "nope", 5), null);
+  assert.deepEqual(progressLines(null, 0), []);
+});
+
+test("tokenError and teamError mirror the server's rules", () => {
+  assert.match(tokenError(""), /Enter the API key/);
+  assert.match(tokenError("short"), /8 to 512/);
+  assert.match(tokenError("flp_with space"), /printable ASCII/);
+  assert.match(tokenError("flp_é_xxxxxxx"), /printable ASCII/);
+  assert.equal(tokenError("  flp_abcdefgh  "), null);
+  assert.equal(teamError(""), null);
+  assert.equal(teamError("team-1.a_b"), null);
+  assert.match(teamError("bad team"), /team id/);
+  assert.match(teamError("a".repeat(129)), /team id/);
+});
+
+test("statusLine never needs more than the hint", () => {
+  const base = { base_url: "https://api.friendli.ai", team: null, env_overrides_file: false };
+  assert.deepEqual(statusLine({ ...base, configured: false, source: "none", token_hint: null }),
+    { text: "No key configured → https://api.friendli.ai.", tone: "none" });
+  assert.deepEqual(statusLine({ ...base, configured: true, source: "file", token_hint: "…abcd", team: "t1" }),
+    { text: "Key saved (…abcd) → https://api.friendli.ai, team t1.", tone: "ok" });
+  const env = statusLine({ ...base, configured: true, source: "environment", token_hint: "…wxyz", env_overrides_file: true });
+  assert.match(env.text, /^Using FRIENDLI_TOKEN from the environment \(…wxyz\).*saved key is ignored/);
+  assert.equal(statusLine({ ...base, source: "none", error: "bad base URL" }).tone, "warn");
+  assert.equal(statusLine(null).tone, "warn");
+});
+
+test("errorMessage", () => {
+  assert.equal(errorMessage(400, { error: "token: too short" }), "token: too short");
+  assert.equal(errorMessage(500, null), "The server answered HTTP 500.");
+});
+
+test("settle stops the clock of a run that ended without a final event", () => {
+  const s = applyProgress(null, ev({ waking: true }), 1000);
+  assert.ok(isTicking(s));
+  const t = settle(s, 4000);
+  assert.ok(!isTicking(t));
+  assert.deepEqual(progressLines(t, 99999), ["3/8 done · 15.4 s"]);
+  const done = applyProgress(null, ev({ state: "done" }), 0);
+  assert.equal(settle(done, 5), done);
+  assert.equal(settle(null, 5), null);
+});
+
+test("progressFraction and nodeIdCandidates", () => {
+  assert.equal(progressFraction(applyProgress(null, ev(), 0)), 3 / 8);
+  assert.equal(progressFraction(applyProgress(null, ev({ total: 0, done: 0 }), 0)), 0);
+  assert.equal(progressFraction(applyProgress(null, ev({ state: "done", total: 0, done: 0 }), 0)), 1);
+  assert.equal(progressFraction(applyProgress(null, ev({ done: 9 }), 0)), 1);
+  assert.equal(progressFraction(null), 0);
+  assert.deepEqual(nodeIdCandidates("7"), ["7"]);
+  assert.deepEqual(nodeIdCandidates(7), ["7"]);
+  assert.deepEqual(nodeIdCandidates("12:5"), ["12:5", "5"]);
+  assert.deepEqual(nodeIdCandidates(""), []);
+});
