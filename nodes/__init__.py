@@ -1,4 +1,15 @@
-"""ComfyUI nodes (placeholder until the nodes land)."""
+"""ComfyUI nodes of the pack. Importing them needs neither torch nor the network."""
 
-NODE_CLASS_MAPPINGS: dict = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict = {}
+from .edit import FriendliImageEdit, FriendliMultiImageEdit
+from .endpoint import FriendliEndpoint
+
+NODE_CLASS_MAPPINGS = {
+    "FriendliImageEdit": FriendliImageEdit,
+    "FriendliMultiImageEdit": FriendliMultiImageEdit,
+    "FriendliEndpoint": FriendliEndpoint,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "FriendliImageEdit": "Friendli Image Edit",
+    "FriendliMultiImageEdit": "Friendli Multi-Image Edit",
+    "FriendliEndpoint": "Friendli Endpoint",
+}

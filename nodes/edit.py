@@ -1,0 +1,175 @@
+"""FriendliImageEdit (one request per image of a batch) and FriendliMultiImageEdit (one request, many images)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .endpoint import ENDPOINT_TYPE, Endpoint, resolve
+from .run import EditRun, request_params
+
+log = logging.getLogger(__name__)
+
+FORMATS = ["png", "jpeg", "jpg", "raw", "url"]
+MATCH_INPUT, ENDPOINT_SIZE = "match input", "endpoint size"
+SEED_MAX = 0xFFFFFFFF
+MULTI_INPUTS = 6
+
+
+def _required(seed_tooltip: str) -> dict[str, Any]:
+    return {
+        "prompt": ("STRING", {"multiline": True, "default": "", "tooltip": "What to change in the image."}),
+        "endpoint_id": ("STRING", {"default": "", "tooltip": (
+            "Dedicated Endpoint id from Friendli Suite > Endpoints. A connected FriendliEndpoint with a "
+            "non-empty endpoint id overrides it. Not needed for a Friendli Container.")}),
+        "num_inference_steps": ("INT", {"default": 20, "min": 1, "max": 50, "step": 1, "tooltip": (
+            "Denoising steps on the endpoint: more is slower and often finer.")}),
+        "guidance_scale": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 100.0, "step": 0.1, "round": 0.01,
+                                     "tooltip": ("How closely to follow the prompt. -1 leaves it to the endpoint "
+                                                 "(sent as null; a Friendli Container then uses 0).")}),
+        "seed": ("INT", {"default": 0, "min": 0, "max": SEED_MAX, "control_after_generate": True,
+                         "tooltip": seed_tooltip}),
+        "response_format": (FORMATS, {"default": "png", "tooltip": (
+            "How the endpoint returns the image. png is lossless; jpeg/jpg are smaller; raw is the model's own "
+            "encoding; url makes the endpoint return a link that is downloaded at once. A Friendli Container "
+            "accepts only jpeg or raw.")}),
+    }
+
+
+def _optional(size_tooltip: str, mask_tooltip: str) -> dict[str, Any]:
+    return {
+        "adapter_route": ("STRING", {"default": "", "tooltip": (
+            "Optional LoRA adapter route (sent as ENDPOINT_ID:ADAPTER_ROUTE). A connected FriendliEndpoint "
+            "with a non-empty adapter route overrides it.")}),
+        "mask": ("MASK", {"tooltip": mask_tooltip}),
+        "endpoint": (ENDPOINT_TYPE, {"tooltip": (
+            "Optional FriendliEndpoint. When connected, its service, base URL and team are used, and its "
+            "endpoint id and adapter route replace this node's widgets when they are non-empty.")}),
+        "output_size": ([MATCH_INPUT, ENDPOINT_SIZE], {"default": MATCH_INPUT, "tooltip": size_tooltip}),
+    }
+
+
+def _inputs(image: dict[str, Any], seed_tooltip: str, size_tooltip: str, mask_tooltip: str,
+            optional_images: dict[str, Any] | None = None) -> dict:
+    """INPUT_TYPES shared by both edit nodes; ``image`` holds the required image input(s)."""
+    return {
+        "required": image | _required(seed_tooltip),
+        "optional": (optional_images or {}) | _optional(size_tooltip, mask_tooltip),
+        "hidden": {"unique_id": "UNIQUE_ID"},
+    }
+
+
+class FriendliImageEdit:
+    """Edit every image of a batch with one prompt, one request per image."""
+
+    CATEGORY = "Friendli"
+    DESCRIPTION = ("Edits each image of the batch with a FriendliAI Dedicated Endpoint or Friendli Container "
+                   "(one request per image, several at once). The API key comes from the FRIENDLI_TOKEN "
+                   "environment variable or Settings > Friendli, never from the workflow.")
+    RETURN_TYPES = ("IMAGE", "STRING")
+    RETURN_NAMES = ("image", "seeds")
+    OUTPUT_TOOLTIPS = ("The edited images, in the input's batch order and channel count.",
+                       "The seed of each image as the endpoint reports it, comma-separated.")
+    FUNCTION = "edit"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:
+        types = _inputs(
+            {"image": ("IMAGE", {"tooltip": (
+                "Images to edit; each image of the batch is its own request. Sent as RGB: alpha and "
+                "single-channel images get their channels back on the result.")})},
+            "Seed of the first image; image i of the batch gets seed + i, so each is reproducible.",
+            ("match input: each result is resized (bicubic, antialiased) back to its input's size. "
+             "endpoint size: keep the size the endpoint returns; if results differ, all are resized to "
+             "the first result's size."),
+            ("Optional MASK (1 = edit). The result is composited over the original on this machine, "
+             "mask × edited + (1 − mask) × original, so pixels where the mask is 0 stay unchanged. Resized "
+             "(bilinear) to the image and its batch repeated or cut to the image batch, as "
+             "ImageCompositeMasked does. The endpoint itself never sees the mask."))
+        types["optional"]["max_concurrency"] = ("INT", {"default": 4, "min": 1, "max": 16, "step": 1, "tooltip": (
+            "How many images of the batch are sent at the same time.")})
+        return types
+
+    def edit(self, image: Any, prompt: str, endpoint_id: str, num_inference_steps: int, guidance_scale: float,
+             seed: int, response_format: str, adapter_route: str = "", mask: Any = None,
+             endpoint: Endpoint | None = None, output_size: str = MATCH_INPUT, max_concurrency: int = 4,
+             unique_id: Any = None) -> tuple[Any, str]:
+        from . import tensors
+
+        image = tensors.check_image(image)
+        params = request_params(num_inference_steps, guidance_scale, response_format)
+        run = EditRun(resolve(endpoint, endpoint_id, adapter_route), len(image), unique_id)
+        run.check(prompt, **params)
+        keep_size = output_size == MATCH_INPUT
+
+        def job(index: int):
+            def one() -> tuple[Any, int]:
+                sent = (int(seed) + index) % (SEED_MAX + 1)
+                results = run.edit(tensors.to_rgb_uint8(image[index]), prompt, seed=sent, **params)
+                if len(results) > 1:
+                    log.warning("Friendli: the endpoint returned %d images for image %d; using the first",
+                                len(results), index + 1)
+                size = tuple(image.shape[1:3]) if keep_size else None
+                first = results[0]
+                return tensors.finish(first.image, image[index], size), sent if first.seed is None else first.seed
+            return one
+
+        results = run.run([job(i) for i in range(len(image))], workers=int(max_concurrency))
+        out = tensors.stack_same_size([r[0] for r in results])
+        if mask is not None:
+            out = tensors.composite(image, out, mask)
+        return out, run.finish([r[1] for r in results])
+
+
+class FriendliMultiImageEdit:
+    """Send several reference images in one request (the list form of ``image``)."""
+
+    CATEGORY = "Friendli"
+    DESCRIPTION = ("Edits with several reference images in ONE request to a FriendliAI Dedicated Endpoint or "
+                   "Friendli Container, e.g. 'put the person of image 1 into the scene of image 2'. Inputs may "
+                   "differ in size. The API key comes from FRIENDLI_TOKEN or Settings > Friendli.")
+    RETURN_TYPES = ("IMAGE", "STRING")
+    RETURN_NAMES = ("image", "seeds")
+    OUTPUT_TOOLTIPS = ("The image(s) the endpoint returns.", "The seed(s) the endpoint reports, comma-separated.")
+    FUNCTION = "edit"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:
+        note = "Every image of this input's batch is sent, in order, each at its own size."
+        more = {f"image_{n}": ("IMAGE", {"tooltip": f"Optional reference image {n}. {note}"})
+                for n in range(2, MULTI_INPUTS + 1)}
+        return _inputs(
+            {"image_1": ("IMAGE", {"tooltip": f"The first (main) reference image. {note}"})},
+            "Seed of the request.",
+            ("match input: the result is resized (bicubic, antialiased) to image_1's size. endpoint size: keep "
+             "the endpoint's size; several results of differing sizes are resized to the first one's size."),
+            ("Optional MASK (1 = edit), composited over image_1 on this machine: mask × edited + "
+             "(1 − mask) × image_1, resized and batch-repeated as ImageCompositeMasked does."),
+            optional_images=more)
+
+    def edit(self, image_1: Any, prompt: str, endpoint_id: str, num_inference_steps: int, guidance_scale: float,
+             seed: int, response_format: str, adapter_route: str = "", mask: Any = None,
+             endpoint: Endpoint | None = None, output_size: str = MATCH_INPUT, unique_id: Any = None,
+             **images: Any) -> tuple[Any, str]:
+        from . import tensors
+
+        first = tensors.check_image(image_1, "image_1")
+        inputs = [first] + [tensors.check_image(images[f"image_{n}"], f"image_{n}")
+                            for n in range(2, MULTI_INPUTS + 1) if images.get(f"image_{n}") is not None]
+        params = request_params(num_inference_steps, guidance_scale, response_format)
+        run = EditRun(resolve(endpoint, endpoint_id, adapter_route), 1, unique_id)
+        run.check(prompt, **params)
+        size = tuple(first.shape[1:3]) if output_size == MATCH_INPUT else None
+
+        def one() -> tuple[list[Any], list[int]]:
+            refs = [tensors.to_rgb_uint8(img) for batch in inputs for img in batch]
+            results = run.edit(refs, prompt, seed=int(seed), **params)
+            originals = tensors.repeat_to_batch(first, len(results))
+            return ([tensors.finish(r.image, originals[i], size) for i, r in enumerate(results)],
+                    [int(seed) if r.seed is None else r.seed for r in results])
+
+        edited, seeds = run.run([one], workers=1)[0]
+        out = tensors.stack_same_size(edited)
+        if mask is not None:
+            out = tensors.composite(first, out, mask)
+        return out, run.finish(seeds)

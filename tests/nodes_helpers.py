@@ -1,0 +1,108 @@
+"""Fixtures and helpers shared by the node tests (import with ``from nodes_helpers import *``)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TOKEN, photo
+
+
+def tensor(*arrays: np.ndarray) -> torch.Tensor:
+    """uint8 HxWxC arrays -> an IMAGE batch [B,H,W,C] float32."""
+    return torch.stack([torch.from_numpy(a).float() / 255 for a in arrays])
+
+
+def batch(n: int, width: int = 48, height: int = 32, channels: int = 3) -> torch.Tensor:
+    return tensor(*(photo(width, height, channels, seed=i) for i in range(n)))
+
+
+@pytest.fixture
+def nodes(pack):
+    """The pack's node modules by short name: nodes.edit, nodes.endpoint, nodes.host, nodes.tensors ..."""
+    names = ("edit", "endpoint", "host", "tensors", "progress", "run")
+    return types.SimpleNamespace(**{n: importlib.import_module(f"{pack.__name__}.nodes.{n}") for n in names})
+
+
+@pytest.fixture
+def online(emulator, monkeypatch):
+    """The emulator as FRIENDLI_BASE_URL, with the right key in FRIENDLI_TOKEN."""
+    monkeypatch.setenv("FRIENDLI_TOKEN", TOKEN)
+    monkeypatch.setenv("FRIENDLI_BASE_URL", emulator.base_url)
+    return emulator
+
+
+def run_edit(nodes, image, prompt="make it blue", **kw):
+    """FriendliImageEdit with the defaults a fresh node has; returns (image, seeds)."""
+    args = dict(endpoint_id="test-endpoint", num_inference_steps=20, guidance_scale=-1.0, seed=7,
+                response_format="png") | kw
+    return nodes.edit.FriendliImageEdit().edit(image, prompt, **args)
+
+
+class FakeHost:
+    """Just enough of ComfyUI's modules (comfy.model_management, comfy.utils, server, folder_paths)
+    to watch what the host adapter does: the interrupt flag, progress bar values and messages."""
+
+    def __init__(self, user_dir: str) -> None:
+        self.flag = False
+        self.lock = threading.RLock()
+        self.bar: list[tuple[int, int]] = []
+        self.events: list[tuple[str, dict, object, str]] = []  # (event, data, sid, thread name)
+        self.texts: list[tuple[str, str]] = []
+        host = self
+
+        class InterruptProcessingException(Exception):
+            pass
+
+        class ProgressBar:
+            def __init__(self, total, node_id=None):
+                self.total, self.node_id = total, node_id
+
+            def update_absolute(self, value, total=None, preview=None):
+                host.bar.append((value, total or self.total))
+                if host.flag:  # as ComfyUI's hook does
+                    host.flag = False
+                    raise InterruptProcessingException()
+
+        def throw_exception_if_processing_interrupted():
+            if host.flag:
+                host.flag = False
+                raise InterruptProcessingException()
+
+        class Server:
+            client_id = "client-1"
+
+            def send_sync(self, event, data, sid=None):
+                host.events.append((event, data, sid, threading.current_thread().name))
+
+            def send_progress_text(self, text, node_id, sid=None):
+                host.texts.append((text, node_id))
+
+        self.modules = {
+            "comfy": types.ModuleType("comfy"),
+            "comfy.model_management": types.SimpleNamespace(
+                processing_interrupted=lambda: host.flag, InterruptProcessingException=InterruptProcessingException,
+                throw_exception_if_processing_interrupted=throw_exception_if_processing_interrupted),
+            "comfy.utils": types.SimpleNamespace(ProgressBar=ProgressBar),
+            "server": types.SimpleNamespace(PromptServer=types.SimpleNamespace(instance=Server())),
+            "folder_paths": types.SimpleNamespace(get_user_directory=lambda: user_dir),
+        }
+        self.Interrupt = InterruptProcessingException
+
+    def progress_events(self) -> list[dict]:
+        return [data for event, data, _, _ in self.events if event == "friendli.progress"]
+
+
+@pytest.fixture
+def fake_host(monkeypatch, tmp_path):
+    """Install FakeHost's modules in sys.modules for one test (ComfyUI absent otherwise)."""
+    host = FakeHost(str(tmp_path / "user"))
+    for name, module in host.modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    return host
