@@ -9,7 +9,7 @@ import {
 } from "./friendli-logic.js";
 
 const WIDGET = "friendli_progress";
-const WIDGET_HEIGHT = 58;
+const WIDGET_HEIGHT = 70; // includes the DOM widget margin (6 px above and below)
 
 const css = document.createElement("link");
 css.rel = "stylesheet";
@@ -94,7 +94,7 @@ function onEnter(event) {
 function renderKey() {
   panel.token = el("input", {
     type: "password", className: "friendli-input", autocomplete: "off", spellcheck: false,
-    placeholder: "flp_… (kept on the server only)", ariaLabel: "Friendli API key",
+    placeholder: "flp_…", ariaLabel: "Friendli API key",
   });
   panel.token.dataset.testid = "friendli-token";
   panel.token.addEventListener("keydown", onEnter);
@@ -157,7 +157,7 @@ function progressWidget(node) {
   const box = el("div", { className: "friendli-progress" }, el("div", { className: "friendli-bar" }, bar), ...lines);
   box.dataset.testid = "friendli-progress";
   widget = node.addDOMWidget(WIDGET, "friendli-progress", box, {
-    serialize: false, getValue: () => "", setValue: () => {},
+    serialize: false, margin: 6, getValue: () => "", setValue: () => {},
     getMinHeight: () => WIDGET_HEIGHT, getMaxHeight: () => WIDGET_HEIGHT,
   });
   widget.serialize = false; // not in widgets_values nor in the prompt
