@@ -130,7 +130,8 @@ def test_settings_panel_and_live_progress(comfy, emulator, artifacts):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("console", lambda m: console.append(m.text))
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
             page.goto(url)
             page.wait_for_function("window.app?.graph && window.app.extensionManager && "
                                    "app.extensions.some(e => e.name === 'friendli.settings')", timeout=120_000)
@@ -211,6 +212,7 @@ def test_settings_panel_and_live_progress(comfy, emulator, artifacts):
                        ("browser storage", storage), ("console", "\n".join(console)), ("history", history)]:
         assert TOKEN not in text, f"the key leaked into the {name}"
         assert TOKEN[4:-4] not in text, f"part of the key leaked into the {name}"
+    assert not [m for m in console if m.startswith(("error", "pageerror")) and "friendli" in m.lower()], console
     assert '"Friendli.' not in settings_text  # our custom settings never store a value
     for path in [*dirs["temp"].rglob("*"), *dirs["output"].rglob("*"), artifacts / "comfyui.log"]:
         if path.is_file():

@@ -169,3 +169,18 @@ def test_comfy_credentials_path(routes_mod, tmp_path, monkeypatch):
     fake.get_user_directory = lambda: str(tmp_path / "comfy-user")
     monkeypatch.setitem(sys.modules, "folder_paths", fake)
     assert routes_mod.comfy_credentials_path() == tmp_path / "comfy-user" / "comfyui-friendli" / "credentials.json"
+
+
+def test_routes_module_imports_without_aiohttp(tmp_path):
+    """aiohttp is ComfyUI's, not ours: only building the routes needs it."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import sys; sys.modules['aiohttp'] = None; sys.path.insert(0, 'tests'); import conftest, importlib; "
+            "pack = conftest.load_pack(); routes = importlib.import_module(pack.__name__ + '.nodes.routes'); "
+            f"print(routes.status(__import__('pathlib').Path({str(tmp_path / 'c.json')!r}))['source'])")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "none"
