@@ -120,8 +120,7 @@ def make_routes(credentials_path: Callable[[], Path]) -> "web.RouteTableDef":
     @routes.post("/friendli/credentials")
     @guard
     async def post_credentials(request: web.Request) -> web.Response:
-        raw = await request.read() if (request.content_length or 0) <= MAX_BODY else b""
-        if len(raw) > MAX_BODY or (request.content_length or 0) > MAX_BODY:
+        if (request.content_length or 0) > MAX_BODY or len(raw := await request.read()) > MAX_BODY:
             return answer({"error": "request body too large"}, 400)
         path = credentials_path()
         try:
