@@ -97,6 +97,8 @@ class FriendliImageEdit:
         from . import tensors
 
         image = tensors.check_image(image)
+        if mask is not None:
+            tensors.check_mask(mask)  # fail before sending anything
         params = request_params(num_inference_steps, guidance_scale, response_format)
         run = EditRun(resolve(endpoint, endpoint_id, adapter_route), len(image), unique_id)
         run.check(prompt, **params)
@@ -156,6 +158,8 @@ class FriendliMultiImageEdit:
         first = tensors.check_image(image_1, "image_1")
         inputs = [first] + [tensors.check_image(images[f"image_{n}"], f"image_{n}")
                             for n in range(2, MULTI_INPUTS + 1) if images.get(f"image_{n}") is not None]
+        if mask is not None:
+            tensors.check_mask(mask)  # fail before sending anything
         params = request_params(num_inference_steps, guidance_scale, response_format)
         run = EditRun(resolve(endpoint, endpoint_id, adapter_route), 1, unique_id)
         run.check(prompt, **params)

@@ -88,11 +88,16 @@ def repeat_to_batch(tensor: torch.Tensor, batch: int) -> torch.Tensor:
     return tensor
 
 
-def fit_mask(mask: torch.Tensor, batch: int, height: int, width: int) -> torch.Tensor:
-    """A MASK as [B,H,W,1] the way ImageCompositeMasked does it: bilinear resize, then repeat/cut the batch."""
+def check_mask(mask: torch.Tensor) -> torch.Tensor:
+    """The MASK as float32 [B,1,H,W] on the CPU, or a clear error."""
     if not isinstance(mask, torch.Tensor) or mask.ndim not in (2, 3) or 0 in mask.shape:
         raise FriendliInputError("mask", "is not a MASK tensor [batch, height, width] or [height, width]")
-    mask = mask.detach().to("cpu", torch.float32).reshape(-1, 1, mask.shape[-2], mask.shape[-1])
+    return mask.detach().to("cpu", torch.float32).reshape(-1, 1, mask.shape[-2], mask.shape[-1])
+
+
+def fit_mask(mask: torch.Tensor, batch: int, height: int, width: int) -> torch.Tensor:
+    """A MASK as [B,H,W,1] the way ImageCompositeMasked does it: bilinear resize, then repeat/cut the batch."""
+    mask = check_mask(mask)
     if tuple(mask.shape[-2:]) != (height, width):
         mask = F.interpolate(mask, size=(height, width), mode="bilinear")
     return repeat_to_batch(mask, batch).movedim(1, -1)
