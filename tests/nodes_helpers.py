@@ -106,3 +106,51 @@ def fake_host(monkeypatch, tmp_path):
     for name, module in host.modules.items():
         monkeypatch.setitem(sys.modules, name, module)
     return host
+
+
+# ---- UI workflow (what the frontend saves) -> API prompt (what /prompt takes) -------------------
+
+FRONTEND_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+
+
+def is_widget(spec) -> bool:
+    return isinstance(spec[0], list) or spec[0] in WIDGET_TYPES
+
+
+def widget_names(input_types: dict) -> list[tuple[str, tuple]]:
+    """(name, spec) of each widget in the order the frontend serializes them, with the extra
+    values it stores after a seed (control_after_generate) and after an upload combo."""
+    out = []
+    for section in ("required", "optional"):
+        for name, spec in input_types.get(section, {}).items():
+            if not is_widget(spec):
+                continue
+            out.append((name, spec))
+            options = spec[1] if len(spec) > 1 else {}
+            if options.get("control_after_generate") or (spec[0] == "INT" and name in ("seed", "noise_seed")):
+                out.append((None, ("CONTROL",)))
+            if options.get("image_upload"):
+                out.append((None, ("UPLOAD",)))
+    return out
+
+
+def workflow_to_prompt(workflow: dict, input_types: dict[str, dict]) -> dict:
+    """Convert a UI-format workflow as the frontend does (widgets by position, links by slot)."""
+    links = {link[0]: link for link in workflow["links"]}
+    prompt = {}
+    for node in workflow["nodes"]:
+        if node["type"] in FRONTEND_ONLY:
+            continue
+        types = input_types[node["type"]]
+        names = widget_names(types)
+        values = node.get("widgets_values", [])
+        assert len(values) == len(names), f"{node['type']} #{node['id']}: {len(values)} widget values, {len(names)} widgets"
+        inputs = {name: value for (name, _), value in zip(names, values) if name is not None}
+        for slot in node.get("inputs", []):
+            if slot.get("link") is not None:
+                _, origin, origin_slot, target, _, _ = links[slot["link"]]
+                assert target == node["id"]
+                inputs[slot["name"]] = [str(origin), origin_slot]
+        prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
+    return prompt
