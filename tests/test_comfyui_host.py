@@ -1,0 +1,235 @@
+"""Opt-in: the pack inside a real ComfyUI, driven over HTTP and the websocket, against the emulator.
+
+Runs only when COMFYUI_PATH points at a ComfyUI checkout; COMFYUI_PYTHON is the interpreter that
+has ComfyUI's requirements (default: this one). Example:
+  COMFYUI_PATH=/work/comfyui COMFYUI_PYTHON=/work/venv-comfy/bin/python pytest tests/test_comfyui_host.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, TOKEN, photo
+from nodes_helpers import workflow_to_prompt
+
+COMFYUI_PATH = os.environ.get("COMFYUI_PATH", "")
+pytestmark = pytest.mark.skipif(
+    not (COMFYUI_PATH and (Path(COMFYUI_PATH) / "main.py").is_file()),
+    reason="opt-in: set COMFYUI_PATH to a ComfyUI checkout (and COMFYUI_PYTHON to its interpreter) "
+           "to run the pack in a real ComfyUI host")
+aiohttp = pytest.importorskip("aiohttp")
+
+WIDTH, HEIGHT = 96, 64
+STARTUP_TIMEOUT = 180
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Host:
+    """A running ComfyUI: its URL, base directory and log."""
+
+    def __init__(self, url: str, base: Path, log: Path) -> None:
+        self.url, self.base, self.log = url, base, log
+
+    def run(self, prompt: dict, workflow: dict | None = None, during=None, timeout: float = 60) -> dict:
+        """Queue ``prompt``; return the history entry, the ws messages and the elapsed time."""
+        return asyncio.run(self._run(prompt, workflow, during, timeout))
+
+    async def _run(self, prompt, workflow, during, timeout):
+        client_id = uuid.uuid4().hex
+        messages: list[dict] = []
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(f"{self.url}/ws?clientId={client_id}") as ws:
+                body = {"prompt": prompt, "client_id": client_id,
+                        "extra_data": {"extra_pnginfo": {"workflow": workflow}} if workflow else {}}
+                async with http.post(f"{self.url}/prompt", json=body) as response:
+                    answer = await response.json()
+                    assert response.status == 200, answer
+                prompt_id, started = answer["prompt_id"], time.monotonic()
+                task = asyncio.create_task(during(http)) if during else None
+                while True:
+                    msg = await ws.receive(timeout=timeout)
+                    if msg.type == aiohttp.WSMsgType.BINARY:
+                        kind, = struct.unpack(">I", msg.data[:4])
+                        if kind == 3:  # progress text: >I node-id length, node id, utf-8 text
+                            size, = struct.unpack(">I", msg.data[4:8])
+                            messages.append({"type": "progress_text", "node": msg.data[8:8 + size].decode(),
+                                             "text": msg.data[8 + size:].decode()})
+                        continue
+                    data = json.loads(msg.data)
+                    messages.append(data)
+                    if data["type"] in ("execution_error", "execution_interrupted", "execution_success") and \
+                            data["data"].get("prompt_id") == prompt_id:
+                        break
+                elapsed = time.monotonic() - started
+                if task:
+                    await task
+            for _ in range(50):  # history is written right after the final ws message
+                async with http.get(f"{self.url}/history/{prompt_id}") as response:
+                    history = await response.json()
+                if prompt_id in history:
+                    break
+                await asyncio.sleep(0.1)
+        return {"history": history[prompt_id], "messages": messages, "elapsed": elapsed}
+
+    def object_info(self) -> dict:
+        async def get():
+            async with aiohttp.ClientSession() as http, http.get(f"{self.url}/object_info") as response:
+                return await response.json()
+        return asyncio.run(get())
+
+
+@pytest.fixture(scope="module")
+def comfy(tmp_path_factory, _emulator_server):
+    """ComfyUI started with --base-directory holding only our pack (symlinked) and an example.png."""
+    base = tmp_path_factory.mktemp("comfy")
+    (base / "custom_nodes").mkdir()
+    (base / "custom_nodes" / "comfyui-friendli").symlink_to(ROOT, target_is_directory=True)
+    (base / "input").mkdir()
+    Image.fromarray(photo(WIDTH, HEIGHT)).save(base / "input" / "example.png")
+    port, log = free_port(), base / "comfyui.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRIENDLI_")} | {
+        "FRIENDLI_TOKEN": TOKEN, "FRIENDLI_BASE_URL": _emulator_server.base_url,
+        "XDG_CONFIG_HOME": str(base / "xdg"), "NO_PROXY": "127.0.0.1,localhost"}
+    python = os.environ.get("COMFYUI_PYTHON") or sys.executable
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+                                 "--base-directory", str(base), "--disable-api-nodes"],
+                                cwd=COMFYUI_PATH, env=env, stdout=out, stderr=subprocess.STDOUT)
+    host = Host(f"http://127.0.0.1:{port}", base, log)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            assert proc.poll() is None, f"ComfyUI exited: {log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"ComfyUI did not start: {log.read_text()[-3000:]}"
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        host.object_info()  # answers once the nodes are loaded
+        yield host
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def edit_prompt(**edit_inputs) -> dict:
+    return {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+        "2": {"class_type": "FriendliImageEdit", "inputs": {
+            "image": ["1", 0], "prompt": "make it night", "endpoint_id": "test-endpoint", "num_inference_steps": 20,
+            "guidance_scale": -1.0, "seed": 5, "response_format": "png"} | edit_inputs},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "friendli"}},
+    }
+
+
+def saved_images(host: Host, result: dict, node: str = "3") -> list[Image.Image]:
+    files = result["history"]["outputs"][node]["images"]
+    return [Image.open(host.base / "output" / f["subfolder"] / f["filename"]) for f in files]
+
+
+def test_pack_loads_with_its_nodes(comfy):
+    info = comfy.object_info()
+    for name in ("FriendliImageEdit", "FriendliMultiImageEdit", "FriendliEndpoint"):
+        assert info[name]["category"] == "Friendli"
+    assert info["FriendliImageEdit"]["output_name"] == ["image", "seeds"]
+    log = comfy.log.read_text()
+    [line] = [l for l in log.splitlines() if l.endswith("custom_nodes/comfyui-friendli")]  # the import-times line
+    assert "IMPORT FAILED" not in line and "comfyui-friendli module for custom nodes" not in log
+
+
+def test_single_edit_through_prompt_with_progress_and_no_token_in_the_png(comfy, emulator):
+    workflow = json.loads((ROOT / "example_workflows" / "friendli_image_edit.json").read_text())
+    result = comfy.run(edit_prompt(), workflow=workflow)
+    assert result["history"]["status"]["status_str"] == "success"
+    [png] = saved_images(comfy, result)
+    assert png.size == (WIDTH, HEIGHT)
+    metadata = json.dumps(png.info)
+    assert "make it night" in metadata and "friendli_edit" in metadata  # prompt and workflow are stored...
+    assert TOKEN not in metadata and TOKEN not in json.dumps(result)  # ...the key is not
+    assert len(emulator.requests) == 1 and emulator.requests[0].body["seed"] == 5
+    events = [m["data"] for m in result["messages"] if m.get("type") == "friendli.progress"]
+    assert events[0]["state"] == "running" and events[-1] | {"elapsed": 0} == {
+        "node": "2", "state": "done", "done": 1, "total": 1, "elapsed": 0, "retries": 0, "waking": False, "seeds": [5]}
+    texts = [m for m in result["messages"] if m.get("type") == "progress_text"]
+    assert texts and texts[-1]["node"] == "2" and texts[-1]["text"].startswith("1/1 done")
+    assert any(m.get("type") == "progress" and m["data"]["node"] == "2" for m in result["messages"])
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "example_workflows").glob("*.json")), ids=lambda p: p.stem)
+def test_example_workflows_convert_and_run(comfy, emulator, path):
+    workflow = json.loads(path.read_text())
+    info = comfy.object_info()
+    prompt = workflow_to_prompt(workflow, {name: node["input"] for name, node in info.items()})
+    for node in prompt.values():
+        if node["class_type"] in ("FriendliImageEdit", "FriendliMultiImageEdit"):
+            node["inputs"]["endpoint_id"] = "test-endpoint"  # the examples leave it to the user
+    result = comfy.run(prompt, workflow=workflow)
+    assert result["history"]["status"]["status_str"] == "success", result["messages"][-1]
+    [save] = [i for i, n in prompt.items() if n["class_type"] == "SaveImage"]
+    images = saved_images(comfy, result, save)
+    assert all(img.size == (WIDTH, HEIGHT) for img in images)
+    if path.stem == "friendli_batch_mask_edit":
+        assert len(images) == 4 and len(emulator.requests) == 4
+        original = photo(WIDTH, HEIGHT).astype(int)
+        for img in images:  # left half kept (up to SaveImage's own float->uint8), right half edited
+            pixels = np.asarray(img.convert("RGB")).astype(int)
+            assert np.abs(pixels[:, :WIDTH // 2 - 1] - original[:, :WIDTH // 2 - 1]).max() <= 1
+            assert np.abs(pixels[:, WIDTH // 2 + 1:] - original[:, WIDTH // 2 + 1:]).mean() > 5
+
+
+def test_interrupt_stops_within_a_second(comfy, emulator):
+    emulator.latency = 5.0
+    prompt = edit_prompt(max_concurrency=2)
+    prompt["4"] = {"class_type": "RepeatImageBatch", "inputs": {"image": ["1", 0], "amount": 6}}
+    prompt["2"]["inputs"]["image"] = ["4", 0]
+
+    async def interrupt(http):
+        while not emulator.requests:
+            await asyncio.sleep(0.05)
+        async with http.post(f"{comfy.url}/interrupt", json={}) as response:
+            assert response.status == 200
+
+    started = time.monotonic()
+    result = comfy.run(prompt, during=interrupt)
+    assert result["messages"][-1]["type"] == "execution_interrupted"
+    assert time.monotonic() - started < 3.5  # requests take 5 s each; the node returns within ~1 s of /interrupt
+    assert len(emulator.requests) == 2
+    events = [m["data"] for m in result["messages"] if m.get("type") == "friendli.progress"]
+    assert events[-1]["state"] == "cancelled"
+
+
+def test_failing_image_names_it_and_hides_the_token(comfy, emulator):
+    emulator.fault("latency", seconds=0)
+    emulator.fault("status", status=422, body={"detail": "this prompt is not allowed"})
+    prompt = edit_prompt(max_concurrency=1)
+    prompt["4"] = {"class_type": "RepeatImageBatch", "inputs": {"image": ["1", 0], "amount": 2}}
+    prompt["2"]["inputs"]["image"] = ["4", 0]
+    result = comfy.run(prompt)
+    error = result["messages"][-1]
+    assert error["type"] == "execution_error", error
+    assert "image 2 of 2 failed" in error["data"]["exception_message"]
+    assert "this prompt is not allowed" in error["data"]["exception_message"]
+    assert TOKEN not in json.dumps(result)
