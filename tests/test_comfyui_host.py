@@ -90,11 +90,16 @@ class Host:
                 await asyncio.sleep(0.1)
         return {"history": history[prompt_id], "messages": messages, "elapsed": elapsed}
 
-    def object_info(self) -> dict:
+    def get(self, path: str) -> tuple[int, bytes]:
         async def get():
-            async with aiohttp.ClientSession() as http, http.get(f"{self.url}/object_info") as response:
-                return await response.json()
+            async with aiohttp.ClientSession() as http, http.get(f"{self.url}{path}") as response:
+                return response.status, await response.read()
         return asyncio.run(get())
+
+    def object_info(self) -> dict:
+        status, body = self.get("/object_info")
+        assert status == 200
+        return json.loads(body)
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +163,11 @@ def test_pack_loads_with_its_nodes(comfy):
     log = comfy.log.read_text()
     [line] = [l for l in log.splitlines() if l.endswith("custom_nodes/comfyui-friendli")]  # the import-times line
     assert "IMPORT FAILED" not in line and "comfyui-friendli module for custom nodes" not in log
+    for name in ("FriendliImageEdit", "FriendliMultiImageEdit", "FriendliEndpoint"):  # the help pages
+        status, body = comfy.get(f"/extensions/comfyui-friendli/docs/{name}.md")
+        assert status == 200 and body.startswith(b"# Friendli")
+    status, body = comfy.get("/api/workflow_templates")
+    assert status == 200 and "friendli_batch_mask_edit" in json.loads(body)["comfyui-friendli"]
 
 
 def test_single_edit_through_prompt_with_progress_and_no_token_in_the_png(comfy, emulator):

@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import io
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from conftest import TOKEN, photo
+from conftest import ROOT, TOKEN, photo
 from nodes_helpers import batch, nodes, online, run_edit, tensor  # noqa: F401 - fixtures
 
 FORMATS = ["png", "jpeg", "jpg", "raw", "url"]
@@ -180,6 +182,18 @@ def test_node_definitions_follow_the_conventions(pack):
     assert edit["hidden"] == {"unique_id": "UNIQUE_ID"}
     assert edit["required"]["seed"][1]["control_after_generate"] is True
     assert edit["required"]["response_format"][0] == FORMATS
+
+
+def test_nodes_import_and_declare_inputs_without_torch():
+    code = ("import sys, importlib.util\n"
+            "sys.modules['torch'] = None  # any 'import torch' now fails\n"
+            f"spec = importlib.util.spec_from_file_location('any_name', {str(ROOT / '__init__.py')!r}, "
+            f"submodule_search_locations=[{str(ROOT)!r}])\n"
+            "m = importlib.util.module_from_spec(spec); sys.modules['any_name'] = m; spec.loader.exec_module(m)\n"
+            "print(sorted(len(c.INPUT_TYPES()['required']) for c in m.NODE_CLASS_MAPPINGS.values()))\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[5, 7, 7]"
 
 
 def test_prompt_dict_holds_no_token(nodes, online):
