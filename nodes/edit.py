@@ -30,9 +30,9 @@ def _required(seed_tooltip: str) -> dict[str, Any]:
         "seed": ("INT", {"default": 0, "min": 0, "max": SEED_MAX, "control_after_generate": True,
                          "tooltip": seed_tooltip}),
         "response_format": (FORMATS, {"default": "png", "tooltip": (
-            "How the endpoint returns the image. png is lossless; jpeg/jpg are smaller; raw is the model's own "
-            "encoding; url makes the endpoint return a link that is downloaded at once. A Friendli Container "
-            "accepts only jpeg or raw.")}),
+            "How the endpoint returns the image. png is lossless; jpeg/jpg are smaller; raw is the endpoint's own "
+            "image bytes (PNG, JPEG or WebP, detected); url makes the endpoint return a link that is downloaded "
+            "at once. A Friendli Container accepts only jpeg or raw.")}),
     }
 
 

@@ -81,3 +81,19 @@ def test_bad_mask_is_a_clear_error(nodes, online, bad):
     with pytest.raises(ValueError, match="mask"):
         run_edit(nodes, batch(1), mask=bad)
     assert online.requests == []
+
+
+def test_tensor_helpers(nodes):
+    t = nodes.tensors
+    gray = torch.tensor([[[0.5], [1 / 255 * 0.6]]])  # [1,2,1]: 127.5 -> 128, 0.6 -> 1
+    assert t.to_rgb_uint8(gray).tolist() == [[[128] * 3, [1] * 3]]
+    rgba = torch.ones(2, 2, 4)
+    assert t.to_rgb_uint8(rgba).shape == (2, 2, 3)
+    small, large = torch.rand(4, 6, 3), torch.rand(8, 10, 3)
+    stacked = t.stack_same_size([small, large])  # results of differing sizes: the first one's size
+    assert stacked.shape == (2, 4, 6, 3) and torch.equal(stacked[0], small)
+    assert t.resize(small, 4, 6) is small
+    luma = t.match_channels(torch.tensor([[[1.0, 0.0, 0.0]]]), torch.zeros(1, 1, 1))
+    assert luma.shape == (1, 1, 1) and abs(luma.item() - 0.299) < 1e-6
+    with pytest.raises(ValueError, match="image"):
+        t.check_image(torch.zeros(1, 4, 4, 2))
