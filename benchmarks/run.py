@@ -1,0 +1,142 @@
+"""Benchmarks of the pack's own overhead: codec, batch concurrency, memory, import time.
+
+    python benchmarks/run.py            # full run (a few minutes), tables for the README
+    python benchmarks/run.py --quick    # a smoke run in well under a minute
+
+Prints one Markdown table per section with its target, and writes everything as JSON to
+benchmarks/results/latest.json. Real images come from a PyPI wheel (see images.py), fetched once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import codec_bench  # noqa: E402
+import images  # noqa: E402
+import node_bench  # noqa: E402
+from common import TOKEN, load_pack, sub, table, verdict  # noqa: E402
+
+SECTIONS = ("codec", "batch", "memory", "import")
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
+        else platform.processor()
+    versions = {}
+    for dist in ("torch", "numpy", "pillow", "imagecodecs", "requests"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "system": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
+            "versions": versions, "load_average_start": os.getloadavg()}
+
+
+def print_codec(result: dict) -> None:
+    headers = ["path", "request ms", "request KB", "in batch of 4 ms", "response ms", "response image KB",
+               "in batch of 4 ms", "round trip ms", "vs naive"]
+    for size, block in result["sizes"].items():
+        base = block["rows"][0]["round_trip_ms"]
+        rows = [[r["row"], r.get("request_ms"), r.get("request_bytes", 0) / 1024 or None, r.get("request_batch4_ms"),
+                 r["response_ms"], r["response_image_bytes"] / 1024, r["response_batch4_ms"], r.get("round_trip_ms"),
+                 f"{r['round_trip_ms'] / base:.2f}x" if "round_trip_ms" in r else None] for r in block["rows"]]
+        print(table(f"Codec, {size}x{size}, per image (median of {block['images']} images)", headers, rows), "\n")
+        if "stages" in block:
+            print(table(f"PNG round trip by stage, {size}x{size} (pack: {result['fast_codecs'] or 'Pillow'}; "
+                        f"tensor functions: {result['tensor_functions']})", ["stage", "naive ms", "pack ms"],
+                        [[s["stage"], s["naive_ms"], s["pack_ms"]] for s in block["stages"]]), "\n")
+    t = result["target"]
+    if t:
+        payload = (f"{t['payload_ratio']:.2f}x (all bytes {t['payload_ratio_total']:.2f}x, "
+                   f"worst image {t['payload_ratio_worst']:.2f}x)")
+        print(table("Codec target (1024x1024 PNG, medians of per-image ratios)",
+                    ["path", "round trip vs naive", "payload vs naive", "target", "result"],
+                    [[t["row"], f"{t['time_ratio']:.2f}x", payload, "≤ 0.25x time, ≤ 1.15x payload",
+                      verdict(t["pass"])]]), "\n")
+
+
+def print_batch(result: dict) -> None:
+    rows = [[f"{r['size']}x{r['size']}", r["concurrency"], r["wall_s"], r["ideal_s"], f"{100 * r['over_ideal']:+.1f} %",
+             "≤ +10 %", verdict(r["pass"])] for r in result["rows"]]
+    print(table(f"Batch: {result['images']} images through FriendliImageEdit (png), endpoint latency {result['latency']} s",
+                ["images", "concurrency", "wall s", "ideal s", "over ideal", "target", "result"], rows), "\n")
+
+
+def print_memory(result: dict) -> None:
+    mib = lambda n: n / 2**20  # noqa: E731
+    print(table(f"Memory: batch of {result['batch']} at {result['size']}x{result['size']} through FriendliImageEdit",
+                ["float32 in + out MiB", "peak above inputs MiB", "peak above imports MiB", "target", "result"],
+                [[mib(result["tensor_bytes"]), mib(result["peak_above_inputs"]), mib(result["peak_above_imports"]),
+                  "above imports < 3x in + out", verdict(result["pass"])]]), "\n")
+
+
+def print_import(result: dict) -> None:
+    print(table("Import of the pack after torch, numpy, PIL, requests (fresh process)",
+                ["median ms", "min ms", "runs", "modules added outside the pack", "target", "result"],
+                [[result["median_ms"], result["min_ms"], result["runs"], result["other_modules"], "< 100 ms",
+                  verdict(result["pass"])]]), "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="few images, one repetition, short latency")
+    parser.add_argument("--synthetic", action="store_true", help="generated images instead of the PyPI templates "
+                        "(no network; for tests)")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of " + ", ".join(SECTIONS))
+    parser.add_argument("--images", type=int, help="1024x1024 images for the codec section (default 35, quick 2)")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    args = parser.parse_args(argv)
+    sections = [s for s in args.sections.split(",") if s]
+    if unknown := set(sections) - set(SECTIONS):
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
+    quick = args.quick
+    result: dict = {"quick": quick, "machine": machine(), "images": "synthetic" if args.synthetic else images.SOURCE}
+    print(f"machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, Python "
+          f"{result['machine']['python']}, load {result['machine']['load_average_start'][0]:.2f}\n")
+    pack = load_pack()
+    started = time.monotonic()
+    if "codec" in sections:
+        count = args.images or (2 if quick else 35)
+        by_size = {1024: images.load(count, 1024, args.synthetic),
+                   2048: images.load(1 if quick else 4, 2048, args.synthetic)}
+        with sub(pack, "client.emulator").Emulator(token=TOKEN, endpoints=("bench",)) as emulator:
+            result["codec"] = codec_bench.run(pack, emulator, by_size, reps=1 if quick else 3)
+        print_codec(result["codec"])
+    if "batch" in sections:
+        result["batch"] = node_bench.batch(latency=0.25 if quick else 1.0, sizes=[256] if quick else [1024, 256],
+                                           synthetic=args.synthetic)
+        "rows" in result["batch"] and print_batch(result["batch"])
+    if "memory" in sections:
+        result["memory"] = node_bench.memory(size=1024 if quick else 2048, synthetic=args.synthetic)
+        "pass" in result["memory"] and print_memory(result["memory"])
+    if "import" in sections:
+        result["import"] = node_bench.import_time(runs=2 if quick else 9)
+        print_import(result["import"])
+    for name in SECTIONS:
+        if isinstance(result.get(name), dict) and "skipped" in result[name]:
+            print(f"{name}: skipped: {result[name]['skipped']}")
+    result["machine"]["load_average_end"] = os.getloadavg()
+    result["seconds"] = time.monotonic() - started
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
+    print(f"wrote {args.out} in {result['seconds']:.0f} s (load {result['machine']['load_average_end'][0]:.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The benchmark script runs (quick, generated images, no network) and writes every section as JSON.
+
+No timing is asserted here: the numbers belong to the benchmark's own tables.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_quick_benchmark_runs_and_writes_all_sections(tmp_path):
+    out = tmp_path / "latest.json"
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--synthetic",
+                          "--images", "1", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert {"machine", "codec", "batch", "memory", "import"} <= set(result)
+    assert "Codec target" in run.stdout and "Import of the pack" in run.stdout
+
+    codec = result["codec"]
+    assert set(codec["sizes"]) == {"1024", "2048"}
+    for block in codec["sizes"].values():
+        names = [row["row"] for row in block["rows"]]
+        assert names[0].startswith("png naive") and any(n.startswith("url") for n in names)
+        assert all(row["response_ms"] > 0 and row["response_image_bytes"] > 0 for row in block["rows"])
+    assert {"time_ratio", "payload_ratio", "pass"} <= set(codec["target"])
+
+    for name in ("batch", "memory"):  # both need the FriendliImageEdit node
+        section = result[name]
+        assert "skipped" in section or "pass" in json.dumps(section), section
+    if "rows" in result["batch"]:
+        assert [r["concurrency"] for r in result["batch"]["rows"]] == [1, 2, 4, 8]
+    assert result["import"]["runs"] >= 1 and result["import"]["median_ms"] > 0
