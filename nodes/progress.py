@@ -63,15 +63,7 @@ class BatchProgress:
 
     def poll(self) -> bool:
         """Drain retry events and send what is due; returns False (usable inside a cancel hook)."""
-        while True:
-            try:
-                event = self._events.get_nowait()
-            except queue.Empty:
-                break
-            if event.get("type") == "retry":
-                self.retries += 1
-                self.waking = self.waking or bool(event.get("waking"))
-                self._dirty = True
+        self._drain()
         now = time.monotonic()
         if self._dirty and now - self._sent_event >= EVENT_INTERVAL:
             self._report("running", force=True)
@@ -81,11 +73,24 @@ class BatchProgress:
         return False
 
     def finish(self, seeds: list[int]) -> None:
+        self._drain()
         self._report("done", force=True, seeds=seeds)
 
     def fail(self, exc: BaseException, cancelled: bool) -> None:
+        self._drain()
         extra = {} if cancelled else {"message": str(exc)}
         self._report("cancelled" if cancelled else "error", force=True, **extra)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if event.get("type") == "retry":
+                self.retries += 1
+                self.waking = self.waking or bool(event.get("waking"))
+                self._dirty = True
 
     def _report(self, state: str, force: bool = False, **extra: Any) -> None:
         """Send the event and the status text now, or (throttled) mark them due for ``poll``."""
