@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import requests
 from PIL import Image
+from requests.adapters import HTTPAdapter
 
 from . import codec
 from .config import CONTAINER, DEDICATED, MISSING_TOKEN_HELP, resolve_settings
@@ -73,7 +74,9 @@ class FriendliImageClient:
         self.deadline = deadline
         self.on_event = on_event
         self._session = make_session(max_retries, backoff_factor, on_retry=self._emit)
-        self._download_session = requests.Session()  # no auth, ever
+        self._download_session = requests.Session()  # no auth, ever; pool sized like the API session's
+        self._download_session.mount("http://", HTTPAdapter(pool_maxsize=16))
+        self._download_session.mount("https://", HTTPAdapter(pool_maxsize=16))
 
     def __repr__(self) -> str:
         s = self.settings

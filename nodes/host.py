@@ -13,7 +13,10 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-SEND_PROGRESS_TEXT = True  # the host's own status line under the node (send_progress_text)
+# The host's own status line under the node (send_progress_text). Off: the pack's web extension draws a
+# richer line (bar, ticking clock, retries, seeds) from the friendli.progress events, and the frontend
+# would show both. Turn on for frontends without the extension.
+SEND_PROGRESS_TEXT = False
 
 
 def _module(name: str) -> Any:

@@ -100,8 +100,10 @@ class FakeHost:
 
 
 @pytest.fixture
-def fake_host(monkeypatch, tmp_path):
-    """Install FakeHost's modules in sys.modules for one test (ComfyUI absent otherwise)."""
+def fake_host(monkeypatch, tmp_path, nodes):
+    """Install FakeHost's modules in sys.modules for one test (ComfyUI absent otherwise), with the
+    host's status text switched on so that its wording is checked too."""
+    monkeypatch.setattr(nodes.host, "SEND_PROGRESS_TEXT", True)
     host = FakeHost(str(tmp_path / "user"))
     for name, module in host.modules.items():
         monkeypatch.setitem(sys.modules, name, module)
