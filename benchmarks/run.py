@@ -30,6 +30,12 @@ import node_bench  # noqa: E402
 from common import TOKEN, load_pack, sub, table, verdict  # noqa: E402
 
 SECTIONS = ("codec", "batch", "memory", "import")
+REPORT: list[str] = []  # the Markdown printed so far, also written next to the JSON
+
+
+def emit(text: str) -> None:
+    print(text, "\n", flush=True)
+    REPORT.append(text)
 
 
 def machine() -> dict:
@@ -47,6 +53,13 @@ def machine() -> dict:
             "versions": versions, "load_average_start": os.getloadavg()}
 
 
+def describe(m: dict) -> str:
+    v = m["versions"]
+    return (f"Machine: {m['cpu']}, {m['cores']} cores, {m['system']}; Python {m['python']}, torch {v['torch']} "
+            f"({m['torch_threads']} threads), numpy {v['numpy']}, Pillow {v['pillow']}, imagecodecs {v['imagecodecs']}; "
+            f"load average at start {m['load_average_start'][0]:.2f}.")
+
+
 def print_codec(result: dict) -> None:
     headers = ["path", "request ms", "request KB", "in batch of 4 ms", "response ms", "response image KB",
                "in batch of 4 ms", "round trip ms", "vs naive"]
@@ -55,41 +68,41 @@ def print_codec(result: dict) -> None:
         rows = [[r["row"], r.get("request_ms"), r.get("request_bytes", 0) / 1024 or None, r.get("request_batch4_ms"),
                  r["response_ms"], r["response_image_bytes"] / 1024, r["response_batch4_ms"], r.get("round_trip_ms"),
                  f"{r['round_trip_ms'] / base:.2f}x" if "round_trip_ms" in r else None] for r in block["rows"]]
-        print(table(f"Codec, {size}x{size}, per image (median of {block['images']} images)", headers, rows), "\n")
+        emit(table(f"Codec, {size}x{size}, per image (median of {block['images']} images)", headers, rows))
         if "stages" in block:
-            print(table(f"PNG round trip by stage, {size}x{size} (pack: {result['fast_codecs'] or 'Pillow'}; "
-                        f"tensor functions: {result['tensor_functions']})", ["stage", "naive ms", "pack ms"],
-                        [[s["stage"], s["naive_ms"], s["pack_ms"]] for s in block["stages"]]), "\n")
+            emit(table(f"PNG round trip by stage, {size}x{size} (pack: {result['fast_codecs'] or 'Pillow'}; "
+                       f"tensor functions: {result['tensor_functions']})", ["stage", "naive ms", "pack ms"],
+                       [[s["stage"], s["naive_ms"], s["pack_ms"]] for s in block["stages"]]))
     t = result["target"]
     if t:
         payload = (f"{t['payload_ratio']:.2f}x (all bytes {t['payload_ratio_total']:.2f}x, "
                    f"worst image {t['payload_ratio_worst']:.2f}x)")
-        print(table("Codec target (1024x1024 PNG, medians of per-image ratios)",
-                    ["path", "round trip vs naive", "payload vs naive", "target", "result"],
-                    [[t["row"], f"{t['time_ratio']:.2f}x", payload, "≤ 0.25x time, ≤ 1.15x payload",
-                      verdict(t["pass"])]]), "\n")
+        emit(table("Codec target (1024x1024 PNG, medians of per-image ratios)",
+                   ["path", "round trip vs naive", "payload vs naive", "target", "result"],
+                   [[t["row"], f"{t['time_ratio']:.2f}x", payload, "≤ 0.25x time, ≤ 1.15x payload",
+                     verdict(t["pass"])]]))
 
 
 def print_batch(result: dict) -> None:
     rows = [[f"{r['size']}x{r['size']}", r["concurrency"], r["wall_s"], r["ideal_s"], f"{100 * r['over_ideal']:+.1f} %",
              "≤ +10 %", verdict(r["pass"])] for r in result["rows"]]
-    print(table(f"Batch: {result['images']} images through FriendliImageEdit (png), endpoint latency {result['latency']} s",
-                ["images", "concurrency", "wall s", "ideal s", "over ideal", "target", "result"], rows), "\n")
+    emit(table(f"Batch: {result['images']} images through FriendliImageEdit (png), endpoint latency {result['latency']} s",
+               ["images", "concurrency", "wall s", "ideal s", "over ideal", "target", "result"], rows))
 
 
 def print_memory(result: dict) -> None:
     mib = lambda n: n / 2**20  # noqa: E731
-    print(table(f"Memory: batch of {result['batch']} at {result['size']}x{result['size']} through FriendliImageEdit",
-                ["float32 in + out MiB", "peak above inputs MiB", "peak above imports MiB", "target", "result"],
-                [[mib(result["tensor_bytes"]), mib(result["peak_above_inputs"]), mib(result["peak_above_imports"]),
-                  "above imports < 3x in + out", verdict(result["pass"])]]), "\n")
+    emit(table(f"Memory: batch of {result['batch']} at {result['size']}x{result['size']} through FriendliImageEdit",
+               ["float32 in + out MiB", "peak above inputs MiB", "peak above imports MiB", "target", "result"],
+               [[mib(result["tensor_bytes"]), mib(result["peak_above_inputs"]), mib(result["peak_above_imports"]),
+                 "above imports < 3x in + out", verdict(result["pass"])]]))
 
 
 def print_import(result: dict) -> None:
-    print(table("Import of the pack after torch, numpy, PIL, requests (fresh process)",
-                ["median ms", "min ms", "runs", "modules added outside the pack", "target", "result"],
-                [[result["median_ms"], result["min_ms"], result["runs"], result["other_modules"], "< 100 ms",
-                  verdict(result["pass"])]]), "\n")
+    emit(table("Import of the pack after torch, numpy, PIL, requests (fresh process)",
+               ["median ms", "min ms", "runs", "modules added outside the pack", "target", "result"],
+               [[result["median_ms"], result["min_ms"], result["runs"], result["other_modules"], "< 100 ms",
+                 verdict(result["pass"])]]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,8 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     quick = args.quick
     result: dict = {"quick": quick, "machine": machine(), "images": "synthetic" if args.synthetic else images.SOURCE}
-    print(f"machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, Python "
-          f"{result['machine']['python']}, load {result['machine']['load_average_start'][0]:.2f}\n")
+    emit(describe(result["machine"]))
     pack = load_pack()
     started = time.monotonic()
     if "codec" in sections:
@@ -134,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     result["seconds"] = time.monotonic() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
+    args.out.with_suffix(".md").write_text("\n\n".join(REPORT) + f"\n\nLoad average at the end: "
+                                           f"{result['machine']['load_average_end'][0]:.2f}.\n")
     print(f"wrote {args.out} in {result['seconds']:.0f} s (load {result['machine']['load_average_end'][0]:.2f})")
     return 0
 
