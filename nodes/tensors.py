@@ -30,16 +30,16 @@ def check_image(image: torch.Tensor, field: str = "image") -> torch.Tensor:
 def to_rgb_uint8(image: torch.Tensor) -> np.ndarray:
     """[H,W,C] float 0..1 -> HxWx3 uint8, rounded (gray expanded, alpha dropped)."""
     rgb = image[..., :3] if image.shape[-1] >= 3 else image[..., :1].expand(*image.shape[:-1], 3)
-    scaled = (torch.nan_to_num(rgb).clamp(0, 1) * 255).round()
+    scaled = torch.nan_to_num(rgb).clamp_(0, 1).mul_(255).round_()  # one float temporary, then in place
     return np.ascontiguousarray(scaled.to(torch.uint8).numpy())
 
 
 def from_uint8(array: np.ndarray) -> torch.Tensor:
     """HxWxC uint8 (C = 1, 3 or 4) -> [H,W,3] float32 0..1 (gray expanded, alpha dropped)."""
-    image = torch.from_numpy(np.array(array, dtype=np.float32)) / 255.0  # a copy: decoded arrays may be read-only
-    if image.ndim == 2:
-        image = image.unsqueeze(-1)
-    return image[..., :3] if image.shape[-1] >= 3 else image[..., :1].expand(*image.shape[:-1], 3).clone()
+    if array.ndim == 2:
+        array = array[:, :, None]
+    rgb = array[..., :3] if array.shape[-1] >= 3 else np.repeat(array[..., :1], 3, axis=-1)
+    return torch.from_numpy(rgb.astype(np.float32)).div_(255.0)  # one copy: decoded arrays may be read-only
 
 
 def resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
