@@ -1,7 +1,7 @@
 """Sections 2-4 through the real FriendliImageEdit node, each in a fresh process.
 
-batch:  8 images against the emulator (its own process) with injected latency, at concurrency 1, 2, 4, 8;
-        wall time against the ideal ceil(8 / c) x latency.
+batch:  8 images against the emulator (its own process, see emulator_proc.py) with injected latency, at
+        concurrency 1, 2, 4, 8; wall time against the ideal ceil(8 / c) x latency.
 memory: peak RSS of a process running a batch of 4 through the node. The kernel's peak-RSS mark
         (VmHWM, also ru_maxrss) is reset after torch, the pack and the input tensors exist, so the
         peak is the node's own; it is reported above the inputs and above the imports.
@@ -35,15 +35,17 @@ def _child(*args: str, timeout: float = 600) -> dict[str, Any]:
 
 # ---- entry points used by run.py ---------------------------------------------------------------
 
-def batch(latency: float, sizes: list[int], synthetic: bool, count: int = 8) -> dict[str, Any]:
+def batch(latency: float, sizes: list[int], synthetic: bool, cache: bool, count: int = 8) -> dict[str, Any]:
+    """``cache``: the emulator answers repeated requests from its cache (its CPU work then stays off the clock)."""
     from emulator_proc import emulator_process
 
-    with emulator_process(latency) as urls:
+    with emulator_process(latency, cache) as urls:
         result = _child("batch", urls["base_url"], ",".join(map(str, sizes)), str(int(synthetic)), str(count),
                         timeout=900)
     if "skipped" in result:
         return result
     for row in result["rows"]:
+        row["emulator_cache"] = cache
         row["ideal_s"] = math.ceil(count / row["concurrency"]) * latency
         row["over_ideal"] = row["wall_s"] / row["ideal_s"] - 1
         row["pass"] = row["over_ideal"] <= 0.10
@@ -128,7 +130,7 @@ def _child_batch(base_url: str, sizes: str, synthetic: str, count: str) -> dict[
     rows = []
     for size in map(int, sizes.split(",")):
         image = _inputs(torch, size, synthetic == "1", int(count))
-        _run_node(pack, node, image[:1], 1)  # warm up: connections, lazy imports
+        _run_node(pack, node, image, 8)  # warm up: connections, lazy imports (and the emulator's cache)
         for concurrency in (1, 2, 4, 8):
             start = time.perf_counter()
             out = _run_node(pack, node, image, concurrency)

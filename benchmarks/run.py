@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         print_codec(result["codec"])
     if "batch" in sections:
         result["batch"] = node_bench.batch(latency=0.25 if quick else 1.0, sizes=[256] if quick else [1024, 256],
-                                           synthetic=args.synthetic)
+                                           synthetic=args.synthetic, cache=True)
         "rows" in result["batch"] and print_batch(result["batch"])
     if "memory" in sections:
         result["memory"] = node_bench.memory(size=1024 if quick else 2048, synthetic=args.synthetic)
