@@ -35,13 +35,13 @@ def _child(*args: str, timeout: float = 600) -> dict[str, Any]:
 
 # ---- entry points used by run.py ---------------------------------------------------------------
 
-def batch(latency: float, sizes: list[int], synthetic: bool, cache: bool, count: int = 8) -> dict[str, Any]:
+def batch(latency: float, sizes: list[int], synthetic: bool, cache: bool, reps: int = 1, count: int = 8) -> dict[str, Any]:
     """``cache``: the emulator answers repeated requests from its cache (its CPU work then stays off the clock)."""
     from emulator_proc import emulator_process
 
     with emulator_process(latency, cache) as urls:
         result = _child("batch", urls["base_url"], ",".join(map(str, sizes)), str(int(synthetic)), str(count),
-                        timeout=900)
+                        str(reps), timeout=900)
     if "skipped" in result:
         return result
     for row in result["rows"]:
@@ -49,7 +49,7 @@ def batch(latency: float, sizes: list[int], synthetic: bool, cache: bool, count:
         row["ideal_s"] = math.ceil(count / row["concurrency"]) * latency
         row["over_ideal"] = row["wall_s"] / row["ideal_s"] - 1
         row["pass"] = row["over_ideal"] <= 0.10
-    return {"latency": latency, "sizes": sizes, "images": count, **result}
+    return {"latency": latency, "sizes": sizes, "images": count, "reps": reps, **result}
 
 
 def memory(size: int, synthetic: bool, count: int = 4) -> dict[str, Any]:
@@ -121,7 +121,7 @@ def _peak_rss() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _child_batch(base_url: str, sizes: str, synthetic: str, count: str) -> dict[str, Any]:
+def _child_batch(base_url: str, sizes: str, synthetic: str, count: str, reps: str) -> dict[str, Any]:
     import time
 
     torch, (pack, node) = _setup(base_url)
@@ -132,10 +132,13 @@ def _child_batch(base_url: str, sizes: str, synthetic: str, count: str) -> dict[
         image = _inputs(torch, size, synthetic == "1", int(count))
         _run_node(pack, node, image, 8)  # warm up: connections, lazy imports (and the emulator's cache)
         for concurrency in (1, 2, 4, 8):
-            start = time.perf_counter()
-            out = _run_node(pack, node, image, concurrency)
-            rows.append({"size": size, "concurrency": concurrency, "wall_s": time.perf_counter() - start})
-            assert out.shape == image.shape, out.shape
+            walls = []
+            for _ in range(int(reps)):
+                start = time.perf_counter()
+                out = _run_node(pack, node, image, concurrency)
+                walls.append(time.perf_counter() - start)
+                assert out.shape == image.shape, out.shape
+            rows.append({"size": size, "concurrency": concurrency, "wall_s": min(walls), "walls_s": walls})
     return {"rows": rows}
 
 

@@ -86,7 +86,8 @@ def print_codec(result: dict) -> None:
 def print_batch(result: dict) -> None:
     rows = [[f"{r['size']}x{r['size']}", r["concurrency"], r["wall_s"], r["ideal_s"], f"{100 * r['over_ideal']:+.1f} %",
              "≤ +10 %", verdict(r["pass"])] for r in result["rows"]]
-    emit(table(f"Batch: {result['images']} images through FriendliImageEdit (png), endpoint latency {result['latency']} s",
+    emit(table(f"Batch: {result['images']} images through FriendliImageEdit (png), endpoint latency {result['latency']} s, "
+               f"best of {result['reps']}",
                ["images", "concurrency", "wall s", "ideal s", "over ideal", "target", "result"], rows))
 
 
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         print_codec(result["codec"])
     if "batch" in sections:
         result["batch"] = node_bench.batch(latency=0.25 if quick else 1.0, sizes=[256] if quick else [1024, 256],
-                                           synthetic=args.synthetic, cache=True)
+                                           synthetic=args.synthetic, cache=True, reps=1 if quick else 3)
         "rows" in result["batch"] and print_batch(result["batch"])
     if "memory" in sections:
         result["memory"] = node_bench.memory(size=1024 if quick else 2048, synthetic=args.synthetic)
