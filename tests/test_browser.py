@@ -12,21 +12,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import stat
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from comfyui_process import COMFYUI_PATH, SKIP_REASON, comfyui
 from conftest import ROOT, TOKEN, photo, png_bytes
 
-COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
 if not COMFYUI_PATH:
-    pytest.skip("opt-in: set COMFYUI_PATH to a ComfyUI checkout to run the browser test", allow_module_level=True)
+    pytest.skip(SKIP_REASON, allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright's Python package (pip install playwright)")
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 if not os.access(CHROMIUM, os.X_OK):
@@ -37,12 +33,6 @@ BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgr
 TEAM = "qa-team"
 BATCH = 6
 EDIT_NODE = "3"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pack_dirs(comfy: Path, tmp: Path) -> list[str]:
@@ -75,38 +65,12 @@ def comfy(tmp_path, emulator, artifacts):
     (dirs["user"] / "default").mkdir()
     (dirs["user"] / "default" / "comfy.settings.json").write_text(json.dumps({"Comfy.TutorialCompleted": True}))
     (dirs["input"] / "friendli-test.png").write_bytes(png_bytes(photo(96, 64)))
-    port = free_port()
     env = {**os.environ, "FRIENDLI_BASE_URL": emulator.base_url, "PYTHONUNBUFFERED": "1"}
     env.pop("FRIENDLI_TOKEN", None)
-    cmd = [os.environ.get("COMFYUI_PYTHON", sys.executable), "main.py", "--cpu", "--listen", "127.0.0.1",
-           "--port", str(port), "--disable-auto-launch", "--database-url", "sqlite:///:memory:",
-           *(f"--{name}-directory={path}" for name, path in dirs.items()), *pack_dirs(comfy_dir, tmp_path)]
-    log = (artifacts / "comfyui.log").open("wb")
-    proc = subprocess.Popen(cmd, cwd=comfy_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"ComfyUI exited ({proc.returncode}); log: {artifacts / 'comfyui.log'}")
-            try:
-                with urllib.request.urlopen(url + "/api/friendli/status", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"ComfyUI did not serve /api/friendli/status in time; log: {artifacts / 'comfyui.log'}")
-            time.sleep(1)
+    args = ["--disable-auto-launch", "--database-url", "sqlite:///:memory:",
+            *(f"--{name}-directory={path}" for name, path in dirs.items()), *pack_dirs(comfy_dir, tmp_path)]
+    with comfyui(args, env, artifacts / "comfyui.log") as url:
         yield url, dirs
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
 
 
 def node_clip(page, node_id: str) -> dict:

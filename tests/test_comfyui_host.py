@@ -8,13 +8,9 @@ has ComfyUI's requirements (default: this one). Example:
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
-import socket
 import struct
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -23,24 +19,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from comfyui_process import COMFYUI_PATH, SKIP_REASON, comfyui
 from conftest import ROOT, TOKEN, photo
 from nodes_helpers import workflow_to_prompt
 
-COMFYUI_PATH = os.environ.get("COMFYUI_PATH", "")
-pytestmark = pytest.mark.skipif(
-    not (COMFYUI_PATH and (Path(COMFYUI_PATH) / "main.py").is_file()),
-    reason="opt-in: set COMFYUI_PATH to a ComfyUI checkout (and COMFYUI_PYTHON to its interpreter) "
-           "to run the pack in a real ComfyUI host")
+pytestmark = pytest.mark.skipif(not (COMFYUI_PATH and (Path(COMFYUI_PATH) / "main.py").is_file()),
+                                reason=SKIP_REASON)
 aiohttp = pytest.importorskip("aiohttp")
 
 WIDTH, HEIGHT = 96, 64
-STARTUP_TIMEOUT = 180
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Host:
@@ -110,34 +97,14 @@ def comfy(tmp_path_factory, _emulator_server):
     (base / "custom_nodes" / "comfyui-friendli").symlink_to(ROOT, target_is_directory=True)
     (base / "input").mkdir()
     Image.fromarray(photo(WIDTH, HEIGHT)).save(base / "input" / "example.png")
-    port, log = free_port(), base / "comfyui.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRIENDLI_")} | {
         "FRIENDLI_TOKEN": TOKEN, "FRIENDLI_BASE_URL": _emulator_server.base_url,
         "XDG_CONFIG_HOME": str(base / "xdg"), "NO_PROXY": "127.0.0.1,localhost"}
-    python = os.environ.get("COMFYUI_PYTHON") or sys.executable
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-                                 "--base-directory", str(base), "--disable-api-nodes"],
-                                cwd=COMFYUI_PATH, env=env, stdout=out, stderr=subprocess.STDOUT)
-    host = Host(f"http://127.0.0.1:{port}", base, log)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            assert proc.poll() is None, f"ComfyUI exited: {log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"ComfyUI did not start: {log.read_text()[-3000:]}"
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.5)
+    log = base / "comfyui.log"
+    with comfyui(["--base-directory", str(base), "--disable-api-nodes"], env, log) as url:
+        host = Host(url, base, log)
         host.object_info()  # answers once the nodes are loaded
         yield host
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def edit_prompt(**edit_inputs) -> dict:
