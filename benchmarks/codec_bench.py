@@ -95,7 +95,7 @@ def _batch_time(fn: Callable[[Any], Any], inputs: list[Any], reps: int) -> float
 
 
 def _row(name: str, request: Callable | None, response: Callable, fmt: str, images: list[np.ndarray],
-         paths: PackPaths, reps: int) -> dict[str, Any]:
+         paths: PackPaths, reps: int, batch4: bool = True) -> dict[str, Any]:
     """One table row: ``fmt`` is the response format answered (the request is PNG or JPEG)."""
     tensors = [torch.from_numpy(a.astype(np.float32) / 255)[None,] for a in images]
     bodies = [paths.response_body(a, fmt) for a in images]
@@ -105,10 +105,12 @@ def _row(name: str, request: Callable | None, response: Callable, fmt: str, imag
         row["request_ms"] = 1e3 * median([seconds for seconds, _ in runs])
         row["request_bytes_each"] = [len(body) for _, body in runs]
         row["request_bytes"] = int(median(row["request_bytes_each"]))
-        row["request_batch4_ms"] = 1e3 * _batch_time(request, tensors, reps)
+        if batch4:
+            row["request_batch4_ms"] = 1e3 * _batch_time(request, tensors, reps)
     row["response_ms"] = 1e3 * median([best_of(lambda: response(b), reps) for b, _ in bodies])
     row["response_image_bytes"] = int(median([n for _, n in bodies]))
-    row["response_batch4_ms"] = 1e3 * _batch_time(response, [b for b, _ in bodies], reps)
+    if batch4:
+        row["response_batch4_ms"] = 1e3 * _batch_time(response, [b for b, _ in bodies], reps)
     if request is not None:
         row["round_trip_ms"] = row["request_ms"] + row["response_ms"]
     return row
@@ -148,7 +150,9 @@ def breakdown(paths: PackPaths, images: list[np.ndarray], reps: int) -> list[dic
              "pack_ms": 1e3 * median([s[i][1] for s in stages])} for i, name in enumerate(names)]
 
 
-def run(pack: ModuleType, emulator: Any, images_by_size: dict[int, list[np.ndarray]], reps: int) -> dict[str, Any]:
+def run(pack: ModuleType, emulator: Any, images_by_size: dict[int, list[np.ndarray]], reps: int,
+        batch4_sizes: tuple[int, ...] = (1024, 2048)) -> dict[str, Any]:
+    """All codec rows per size; the batch-of-4 columns only for ``batch4_sizes``."""
     paths = PackPaths(pack, emulator)
     codec = paths.codec
     fast = codec.fast_codecs() is not None
@@ -156,15 +160,17 @@ def run(pack: ModuleType, emulator: Any, images_by_size: dict[int, list[np.ndarr
     encoders.append(("Pillow", False))
     sizes: dict[str, Any] = {}
     for size, images in images_by_size.items():
+        batch4 = size in batch4_sizes
         rows = [_row("png naive: Pillow level 6, truncating", naive_request, naive_response, "png",
-                     images, paths, reps)]
+                     images, paths, reps, batch4)]
         for label, use_fast in encoders:
             codec.USE_FAST = use_fast
             for fmt in ("png", "jpeg"):
-                rows.append(_row(f"{fmt}: {label}", paths.request(fmt), paths.response, fmt, images, paths, reps))
+                rows.append(_row(f"{fmt}: {label}", paths.request(fmt), paths.response, fmt, images, paths, reps,
+                                 batch4))
         codec.USE_FAST = True
         for fmt, label in (("raw", "raw (WebP): Pillow"), ("url", "url (PNG download)")):
-            rows.append(_row(label, None, paths.response, fmt, images, paths, reps))
+            rows.append(_row(label, None, paths.response, fmt, images, paths, reps, batch4))
         sizes[str(size)] = {"images": len(images), "rows": rows}
         if size == 1024:
             sizes[str(size)]["stages"] = breakdown(paths, images, reps)
