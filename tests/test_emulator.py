@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
+import importlib
 import io
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import requests
 from PIL import Image
 
-EMULATOR_PATH = Path(__file__).resolve().parent.parent / "client" / "emulator.py"
-_spec = importlib.util.spec_from_file_location("emu_under_test", EMULATOR_PATH)
-emu_mod = importlib.util.module_from_spec(_spec)
-sys.modules["emu_under_test"] = emu_mod  # dataclasses look the module up by name
-_spec.loader.exec_module(emu_mod)
+from conftest import ROOT, TOKEN, load_pack
 
-TOKEN = "test-token"
+EMULATOR_PATH = ROOT / "client" / "emulator.py"
+emu_mod = importlib.import_module(load_pack().__name__ + ".client.emulator")
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff", "jpg": b"\xff\xd8\xff", "raw": b"RIFF"}
 
@@ -58,17 +54,9 @@ def decode(text: str) -> Image.Image:
     return img
 
 
-@pytest.fixture(scope="module")
-def server():
-    with emu_mod.Emulator(TOKEN) as emu:
-        yield emu
-
-
 @pytest.fixture
-def emu(server):
-    server.reset()
-    yield server
-    server.reset()
+def emu(emulator):
+    return emulator
 
 
 def edit(emu, payload=None, headers=AUTH, **kw):
@@ -301,7 +289,7 @@ def test_mime_alias_and_other_formats_accepted(emu):
 
 
 def test_size_limit(emu, monkeypatch):
-    monkeypatch.setattr(emu_mod, "MAX_IMAGE_BYTES", len(PNG) - 1)
+    monkeypatch.setattr(sys.modules[type(emu).__module__], "MAX_IMAGE_BYTES", len(PNG) - 1)
     r = edit(emu)
     assert r.status_code == 422 and "50 MiB" in r.json()["detail"][0]["msg"]
 
