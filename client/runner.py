@@ -11,7 +11,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TypeVar
 
 from .errors import FriendliBatchError, FriendliCancelledError, FriendliTimeoutError
@@ -38,6 +39,8 @@ def run_jobs(
     total = len(jobs)
     if total == 0:
         return []
+    if cancel is not None and cancel():
+        raise FriendliCancelledError("cancelled by the user")
     pending: queue.SimpleQueue[int] = queue.SimpleQueue()
     for index in range(total):
         pending.put(index)
@@ -85,3 +88,37 @@ def run_jobs(
     finally:
         stop.set()
     return results  # type: ignore[return-value]
+
+
+class OrderedSlots:
+    """At most ``limit`` holders at once, admitted strictly in index order 0, 1, 2, ...
+
+    Lets a pool prepare more jobs than may be in flight (encode the next requests while
+    others wait on the network) without changing the order in which they are sent.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = max(1, limit)
+        self._next = 0
+        self._held = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def slot(self, index: int, stop: Callable[[], bool]) -> Iterator[None]:
+        """Hold a slot for job ``index``; FriendliCancelledError if ``stop()`` turns true while waiting."""
+        with self._cond:
+            while True:
+                if stop():
+                    raise FriendliCancelledError("cancelled before it was sent")
+                if self._next == index and self._held < self._limit:
+                    break
+                self._cond.wait(0.1)
+            self._next += 1
+            self._held += 1
+            self._cond.notify_all()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held -= 1
+                self._cond.notify_all()

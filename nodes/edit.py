@@ -100,14 +100,14 @@ class FriendliImageEdit:
         if mask is not None:
             tensors.check_mask(mask)  # fail before sending anything
         params = request_params(num_inference_steps, guidance_scale, response_format)
-        run = EditRun(resolve(endpoint, endpoint_id, adapter_route), len(image), unique_id)
+        run = EditRun(resolve(endpoint, endpoint_id, adapter_route), len(image), unique_id, max_concurrency)
         run.check(prompt, **params)
         keep_size = output_size == MATCH_INPUT
 
         def job(index: int):
             def one() -> tuple[Any, int]:
                 sent = (int(seed) + index) % (SEED_MAX + 1)
-                results = run.edit(tensors.to_rgb_uint8(image[index]), prompt, seed=sent, **params)
+                results = run.edit(tensors.to_rgb_uint8(image[index]), prompt, index=index, seed=sent, **params)
                 if len(results) > 1:
                     log.warning("Friendli: the endpoint returned %d images for image %d; using the first",
                                 len(results), index + 1)
@@ -116,7 +116,7 @@ class FriendliImageEdit:
                 return tensors.finish(first.image, image[index], size), sent if first.seed is None else first.seed
             return one
 
-        results = run.run([job(i) for i in range(len(image))], workers=int(max_concurrency))
+        results = run.run([job(i) for i in range(len(image))])
         out = tensors.stack_same_size([r[0] for r in results])
         if mask is not None:
             out = tensors.composite(image, out, mask)
@@ -172,7 +172,7 @@ class FriendliMultiImageEdit:
             return ([tensors.finish(r.image, originals[i], size) for i, r in enumerate(results)],
                     [int(seed) if r.seed is None else r.seed for r in results])
 
-        edited, seeds = run.run([one], workers=1)[0]
+        edited, seeds = run.run([one])[0]
         out = tensors.stack_same_size(edited)
         if mask is not None:
             out = tensors.composite(first, out, mask)

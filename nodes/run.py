@@ -11,7 +11,7 @@ import numpy as np
 from ..client.api import EditedImage, FriendliImageClient, ImageLike
 from ..client.config import DEDICATED, MISSING_TOKEN_HELP
 from ..client.errors import FriendliCancelledError, FriendliConfigError
-from ..client.runner import run_jobs
+from ..client.runner import OrderedSlots, run_jobs
 from . import host
 from .endpoint import Endpoint
 from .progress import BatchProgress
@@ -28,8 +28,10 @@ def request_params(steps: int, guidance_scale: float, response_format: str) -> d
 class EditRun:
     """The client and the progress of one node execution; ``run`` sends the jobs."""
 
-    def __init__(self, endpoint: Endpoint, total: int, node_id: Any) -> None:
+    def __init__(self, endpoint: Endpoint, total: int, node_id: Any, concurrency: int = 1) -> None:
         self.endpoint = endpoint
+        self.concurrency = max(1, int(concurrency))
+        self._slots = OrderedSlots(self.concurrency)  # requests in flight, sent in job order
         self.progress = BatchProgress(total, node_id)
         self.client = FriendliImageClient(service=endpoint.service, base_url=endpoint.base_url or None,
                                           team=endpoint.team or None, credentials_path=host.credentials_path(),
@@ -43,16 +45,24 @@ class EditRun:
         self.client.build_body(np.zeros((1, 1, 3), np.uint8), prompt, endpoint_id=self.endpoint.endpoint_id,
                                adapter_route=self.endpoint.adapter_route, **params)
 
-    def edit(self, image: ImageLike | Sequence[ImageLike], prompt: str, **params: Any) -> list[EditedImage]:
-        """One request (a list = one multi-image request), abandoned once the run has ended."""
-        return self.client.edit(image, prompt, cancel=self._stop.is_set, endpoint_id=self.endpoint.endpoint_id,
-                                adapter_route=self.endpoint.adapter_route, **params)
+    def edit(self, image: ImageLike | Sequence[ImageLike], prompt: str, index: int = 0,
+             **params: Any) -> list[EditedImage]:
+        """Request ``index`` of the run (a list image = one multi-image request), abandoned once the run ends.
 
-    def run(self, jobs: Sequence[Callable[[], T]], workers: int) -> list[T]:
-        """Run the jobs concurrently with progress; raise the host's interruption when cancelled."""
+        The body is encoded before the request waits for one of the run's ``concurrency`` slots, so
+        the next requests are ready the moment a slot frees; decoding happens after the slot is freed.
+        """
+        body = self.client.build_body(image, prompt, endpoint_id=self.endpoint.endpoint_id,
+                                      adapter_route=self.endpoint.adapter_route, **params)
+        with self._slots.slot(index, self._stop.is_set):
+            return self.client.send(body, cancel=self._stop.is_set)
+
+    def run(self, jobs: Sequence[Callable[[], T]]) -> list[T]:
+        """Run the jobs (twice ``concurrency`` threads: half of them prepare the next requests) with
+        progress; raise the host's interruption when cancelled."""
         self.progress.start()
         try:
-            return run_jobs(jobs, workers=workers, cancel=self._poll,
+            return run_jobs(jobs, workers=2 * self.concurrency, cancel=self._poll,
                             on_done=lambda index, result: self.progress.image_done())
         except BaseException as exc:
             cancelled = isinstance(exc, FriendliCancelledError) or host.is_interruption(exc)
