@@ -131,15 +131,16 @@ def resolve_settings(
     if service not in SERVICES:
         raise FriendliConfigError(f"service must be one of {', '.join(SERVICES)}, not {service!r}")
     stored = read_credentials(credentials_path)
-    if token:
-        source = "argument"
-    elif os.environ.get(TOKEN_ENV):
-        token, source = os.environ[TOKEN_ENV], "environment"
-    elif stored.get("token"):
-        token, source = stored["token"], "file"
-    else:
-        token, source = None, "none"
+    token, source = resolve_token(token, stored)
     url = validate_base_url(base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URLS[service])
     team = team or os.environ.get(TEAM_ENV) or stored.get("team") or None
-    return Settings(service=service, base_url=url, team=team, token=token.strip() if token else None,
-                    token_source=source)
+    return Settings(service=service, base_url=url, team=team, token=token, token_source=source)
+
+
+def resolve_token(token: str | None, stored: dict[str, str]) -> tuple[str | None, str]:
+    """(token, source): the argument, else FRIENDLI_TOKEN, else the stored file's; source names which."""
+    for value, source in ((token, "argument"), (os.environ.get(TOKEN_ENV), "environment"),
+                          (stored.get("token"), "file")):
+        if value and value.strip():
+            return value.strip(), source
+    return None, "none"

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from ..client import config
 from ..client.errors import FriendliConfigError
+from . import host
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -34,26 +35,20 @@ class InputError(ValueError):
 def status(path: Path) -> dict[str, Any]:
     """What the panel shows: where the token comes from, its last 4 characters, base URL and team."""
     stored = config.read_credentials(path)
-    env_token = (os.environ.get(config.TOKEN_ENV) or "").strip()
-    token = env_token or stored.get("token", "").strip()
+    token, source = config.resolve_token(None, stored)
+    result: dict[str, Any] = {
+        "configured": bool(token),
+        "source": source,
+        "token_hint": "…" + token[-4:] if token else None,
+        "credentials_file": str(path),
+        "env_overrides_file": source == "environment" and bool(stored.get("token")),
+    }
     try:
         settings = config.resolve_settings(config.DEDICATED, credentials_path=path)
-        base_url, team, error = settings.base_url, settings.team, None
-    except FriendliConfigError as exc:
-        base_url = os.environ.get(config.BASE_URL_ENV, "")
-        team = os.environ.get(config.TEAM_ENV) or stored.get("team")
-        error = str(exc)
-    result = {
-        "configured": bool(token),
-        "source": "environment" if env_token else "file" if token else "none",
-        "token_hint": "…" + token[-4:] if token else None,
-        "base_url": base_url,
-        "team": team or None,
-        "credentials_file": str(path),
-        "env_overrides_file": bool(env_token and stored.get("token")),
-    }
-    if error:
-        result["error"] = error
+        result.update(base_url=settings.base_url, team=settings.team)
+    except FriendliConfigError as exc:  # e.g. an invalid FRIENDLI_BASE_URL: show it, with the reason
+        result.update(base_url=os.environ.get(config.BASE_URL_ENV, ""),
+                      team=os.environ.get(config.TEAM_ENV) or stored.get("team"), error=str(exc))
     return result
 
 
@@ -151,17 +146,8 @@ def make_routes(credentials_path: Callable[[], Path]) -> "web.RouteTableDef":
 
 
 def comfy_credentials_path() -> Path:
-    """``<ComfyUI user dir>/comfyui-friendli/credentials.json`` (nodes/host.py's, if it has one)."""
-    try:
-        from .host import credentials_path
-    except ImportError:  # the nodes' adapter not there: compute the same location
-        credentials_path = None
-    path = credentials_path() if credentials_path else None
-    if path is None:
-        import folder_paths  # ComfyUI's module
-
-        path = Path(folder_paths.get_user_directory()) / "comfyui-friendli" / "credentials.json"
-    return Path(path)
+    """Where the nodes read the key: ComfyUI's user directory (nodes/host.py), else the client's default."""
+    return host.credentials_path() or config.default_credentials_path()
 
 
 def register(server: Any) -> None:
