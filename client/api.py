@@ -15,13 +15,13 @@ from urllib.parse import urlsplit
 import numpy as np
 import requests
 from PIL import Image
-from requests.adapters import HTTPAdapter
 
 from . import codec
 from .config import CONTAINER, DEDICATED, MISSING_TOKEN_HELP, resolve_settings
 from .errors import FriendliConfigError, FriendliInputError, FriendliResponseError
 from .runner import run_jobs
-from .transport import error_for_exception, error_for_status, host_of, make_session, parse_json
+from .transport import (download_session, error_for_exception, error_for_status, host_of, make_session,
+                        parse_json)
 from .version import __version__
 
 ImageLike = Union[np.ndarray, Image.Image, bytes, str]
@@ -74,9 +74,7 @@ class FriendliImageClient:
         self.deadline = deadline
         self.on_event = on_event
         self._session = make_session(max_retries, backoff_factor, on_retry=self._emit)
-        self._download_session = requests.Session()  # no auth, ever; pool sized like the API session's
-        self._download_session.mount("http://", HTTPAdapter(pool_maxsize=16))
-        self._download_session.mount("https://", HTTPAdapter(pool_maxsize=16))
+        self._download_session = download_session()  # no auth, ever
 
     def __repr__(self) -> str:
         s = self.settings

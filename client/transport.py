@@ -74,8 +74,16 @@ def make_session(max_retries: int = 5, backoff_factor: float = 0.5, on_retry: Re
         respect_retry_after_header=True, raise_on_status=False, raise_on_redirect=False,
     )
     retry.on_retry = on_retry
+    return _session(HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16))
+
+
+def download_session() -> requests.Session:
+    """A Session for ``url`` results: no retries, no auth, a pool as large as the API session's."""
+    return _session(HTTPAdapter(pool_connections=4, pool_maxsize=16))
+
+
+def _session(adapter: HTTPAdapter) -> requests.Session:
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
