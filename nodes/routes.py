@@ -1,7 +1,7 @@
 """Server routes behind the Friendli settings panel: status and the stored credentials.
 
-``GET /friendli/status``, ``POST /friendli/credentials`` and ``DELETE /friendli/credentials``
-(ComfyUI mirrors each under ``/api``). No answer ever contains the token beyond its last 4
+``GET /friendli/status``, ``POST /friendli/credentials``, ``DELETE /friendli/credentials`` and
+``GET``/``POST /friendli/preferences`` (ComfyUI mirrors each under ``/api``). No answer ever contains the token beyond its last 4
 characters. aiohttp is imported only when the routes are built: ComfyUI ships it, the pack's own
 dependencies do not.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
-from ..client import config
-from ..client.errors import FriendliConfigError
+from ..client import config, prefs
+from ..client.errors import FriendliConfigError, FriendliInputError
 from . import host
 
 if TYPE_CHECKING:
@@ -107,6 +107,15 @@ def make_routes(credentials_path: Callable[[], Path]) -> "web.RouteTableDef":
             return await handler(request)
         return wrapped
 
+    async def read_json(request: web.Request) -> Any:
+        """The request's JSON body (at most MAX_BODY bytes), or InputError."""
+        if (request.content_length or 0) > MAX_BODY or len(raw := await request.read()) > MAX_BODY:
+            raise InputError("request body too large")
+        try:
+            return json.loads(raw or b"null")
+        except (ValueError, RecursionError):
+            raise InputError("body is not JSON") from None
+
     @routes.get("/friendli/status")
     @guard
     async def get_status(request: web.Request) -> web.Response:
@@ -115,15 +124,9 @@ def make_routes(credentials_path: Callable[[], Path]) -> "web.RouteTableDef":
     @routes.post("/friendli/credentials")
     @guard
     async def post_credentials(request: web.Request) -> web.Response:
-        if (request.content_length or 0) > MAX_BODY or len(raw := await request.read()) > MAX_BODY:
-            return answer({"error": "request body too large"}, 400)
         path = credentials_path()
         try:
-            body = json.loads(raw or b"null")
-        except ValueError:
-            return answer({"error": 'body is not JSON; send {"token": "...", "team": "..."}'}, 400)
-        try:
-            token, team = parse_credentials(body, path)
+            token, team = parse_credentials(await read_json(request), path)
         except InputError as exc:
             return answer({"error": str(exc)}, 400)
         try:
@@ -131,6 +134,25 @@ def make_routes(credentials_path: Callable[[], Path]) -> "web.RouteTableDef":
         except OSError as exc:
             return answer({"error": f"could not write {path}: {exc.strerror or type(exc).__name__}"}, 500)
         return answer(status(path))
+
+    @routes.get("/friendli/preferences")
+    @guard
+    async def get_preferences(request: web.Request) -> web.Response:
+        return answer(prefs.read(preferences_path(credentials_path())).to_json())
+
+    @routes.post("/friendli/preferences")
+    @guard
+    async def post_preferences(request: web.Request) -> web.Response:
+        path = preferences_path(credentials_path())
+        try:
+            updated = prefs.validate(await read_json(request), prefs.read(path))
+        except (InputError, FriendliInputError) as exc:
+            return answer({"error": str(exc)}, 400)
+        try:
+            prefs.write(updated, path)
+        except OSError as exc:
+            return answer({"error": f"could not write {path}: {exc.strerror or type(exc).__name__}"}, 500)
+        return answer(updated.to_json())
 
     @routes.delete("/friendli/credentials")
     @guard
@@ -143,6 +165,11 @@ def make_routes(credentials_path: Callable[[], Path]) -> "web.RouteTableDef":
         return answer(status(path))
 
     return routes
+
+
+def preferences_path(credentials_path: Path) -> Path:
+    """The preferences file lives beside the credentials file."""
+    return credentials_path.with_name(prefs.FILE_NAME)
 
 
 def comfy_credentials_path() -> Path:

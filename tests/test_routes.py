@@ -157,8 +157,9 @@ def test_register_adds_routes_to_the_host(routes_mod):
         routes = web.RouteTableDef()
 
     routes_mod.register(Server())
-    assert sorted((r.method, r.path) for r in Server.routes) == [
-        ("DELETE", "/friendli/credentials"), ("GET", "/friendli/status"), ("POST", "/friendli/credentials")]
+    assert {("DELETE", "/friendli/credentials"), ("GET", "/friendli/status"), ("POST", "/friendli/credentials"),
+            ("GET", "/friendli/preferences"), ("POST", "/friendli/preferences")} <= {
+            (r.method, r.path) for r in Server.routes}
 
 
 def test_comfy_credentials_path(routes_mod, tmp_path, monkeypatch):
@@ -184,3 +185,34 @@ def test_routes_module_imports_without_aiohttp(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "none"
+
+
+@pytest.mark.asyncio
+async def test_preferences_defaults_update_and_refusals(client, cred_path):
+    status, data = await call(client, "GET", "/friendli/preferences")
+    assert status == 200 and data == {"trusted_hosts": [], "max_in_flight": 8, "wake_on_queue": True,
+                                      "result_store": True, "result_store_gib": 4.0}
+    status, data = await call(client, "POST", "/friendli/preferences",
+                              json={"trusted_hosts": ["https://My-Proxy.example.com/x", "10.0.0.5:8443"],
+                                    "max_in_flight": 3})
+    assert status == 200
+    assert data["trusted_hosts"] == ["my-proxy.example.com", "10.0.0.5:8443"] and data["max_in_flight"] == 3
+    stored = json.loads(cred_path.with_name("preferences.json").read_text())
+    assert stored["trusted_hosts"] == ["my-proxy.example.com", "10.0.0.5:8443"]
+    for bad, field in (({"max_in_flight": 0}, "max_in_flight"), ({"trusted_hosts": ["a b"]}, "trusted_hosts"),
+                       ({"wake_on_queue": "yes"}, "wake_on_queue"), ({"colour": 1}, "colour")):
+        status, data = await call(client, "POST", "/friendli/preferences", json=bad)
+        assert status == 400 and data["error"].startswith(field)
+    status, data = await call(client, "GET", "/friendli/preferences")
+    assert data["max_in_flight"] == 3  # refused updates changed nothing
+    status, data = await call(client, "POST", "/friendli/preferences", json={"max_in_flight": 1},
+                              headers={"Origin": "http://evil.example", "Host": "127.0.0.1:8188"})
+    assert status == 403
+
+
+@pytest.mark.asyncio
+async def test_deeply_nested_json_is_a_400_not_a_traceback(client):
+    body = "[" * 2000 + "]" * 2000
+    for path in ("/friendli/credentials", "/friendli/preferences"):
+        status, data = await call(client, "POST", path, data=body, headers={"Content-Type": "application/json"})
+        assert status == 400 and "JSON" in data["error"]

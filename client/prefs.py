@@ -1,0 +1,127 @@
+"""The pack's non-secret preferences, kept server-side beside the credentials file.
+
+``preferences.json`` sits in the same folder as ``credentials.json`` (inside ComfyUI:
+``<user dir>/comfyui-friendli/``). It holds what Settings > Friendli sets and the
+server must know: trusted hosts for the key, the in-flight limit per endpoint,
+waking endpoints when a prompt is queued, and the result store. Never a secret,
+never in a workflow. A missing or broken file gives the defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .config import default_credentials_path
+from .errors import FriendliInputError
+
+FILE_NAME = "preferences.json"
+MAX_TRUSTED_HOSTS = 32
+# a host name, IPv4 or [IPv6] literal, optionally with :port
+_HOST_RE = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+                      r"|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """Settings > Friendli, as the server keeps them."""
+
+    trusted_hosts: tuple[str, ...] = ()  # extra hosts (host or host:port) that may receive the key
+    max_in_flight: int = 8  # requests in flight per endpoint, shared by all nodes and prompts
+    wake_on_queue: bool = True  # wake dedicated endpoints when a prompt using them is queued
+    result_store: bool = True  # answer repeated seeded requests from the local result store
+    result_store_gib: float = 4.0  # size cap of the result store
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["trusted_hosts"] = list(self.trusted_hosts)
+        return data
+
+
+LIMITS = {"max_in_flight": (1, 64), "result_store_gib": (0.1, 1024.0)}
+
+
+def normalize_host(value: Any) -> str:
+    """A trusted-host entry in canonical form (lower case, no scheme or path), or FriendliInputError."""
+    if not isinstance(value, str):
+        raise FriendliInputError("trusted_hosts", "each entry must be a host name such as my-proxy.example.com")
+    text = value.strip().lower()
+    if "://" in text:
+        text = text.split("://", 1)[1]
+    text = text.split("/", 1)[0]
+    if not text or not _HOST_RE.fullmatch(text) or len(text) > 260:
+        raise FriendliInputError("trusted_hosts", f"{value[:80]!r} is not a host name or host:port "
+                                 "(e.g. my-proxy.example.com or 10.0.0.5:8443)")
+    return text
+
+
+def validate(update: Any, base: Preferences | None = None) -> Preferences:
+    """``base`` (default: the defaults) with the fields of ``update`` (a dict) applied and checked."""
+    if not isinstance(update, dict):
+        raise FriendliInputError("preferences", "send a JSON object with the fields to change")
+    known = {f.name for f in fields(Preferences)}
+    unknown = sorted(set(update) - known)
+    if unknown:
+        raise FriendliInputError(unknown[0], f"is not a preference; known: {', '.join(sorted(known))}")
+    changes: dict[str, Any] = {}
+    for name, value in update.items():
+        if name == "trusted_hosts":
+            if not isinstance(value, list) or len(value) > MAX_TRUSTED_HOSTS:
+                raise FriendliInputError(name, f"must be a list of at most {MAX_TRUSTED_HOSTS} host names")
+            changes[name] = tuple(dict.fromkeys(normalize_host(v) for v in value))
+        elif name in ("wake_on_queue", "result_store"):
+            if not isinstance(value, bool):
+                raise FriendliInputError(name, "must be true or false")
+            changes[name] = value
+        else:
+            low, high = LIMITS[name]
+            number_ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if name == "max_in_flight" and not isinstance(value, int):
+                number_ok = False
+            if not number_ok or not low <= value <= high:
+                raise FriendliInputError(name, f"must be a number from {low:g} to {high:g}")
+            changes[name] = value
+    return replace(base or Preferences(), **changes)
+
+
+def default_path() -> Path:
+    """``preferences.json`` beside the default credentials file (outside ComfyUI)."""
+    return default_credentials_path().with_name(FILE_NAME)
+
+
+def read(path: Path | None = None) -> Preferences:
+    """The stored preferences; defaults for a missing file and for any field that is invalid."""
+    path = Path(path) if path else default_path()
+    try:
+        data = json.loads(path.read_bytes()[:65536])
+    except (OSError, ValueError, RecursionError):
+        return Preferences()
+    prefs = Preferences()
+    if isinstance(data, dict):
+        for name, value in data.items():
+            try:
+                prefs = validate({name: value}, prefs)
+            except FriendliInputError:
+                continue
+    return prefs
+
+
+def write(prefs: Preferences, path: Path | None = None) -> Path:
+    """Store atomically (a temporary file renamed over the old one); returns the path."""
+    path = Path(path) if path else default_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".preferences-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(prefs.to_json(), f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
