@@ -3,31 +3,37 @@
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
-import math
-from collections.abc import Callable, Sequence
+import socket
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Union
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import numpy as np
 import requests
 from PIL import Image
 
 from . import codec
-from .config import CONTAINER, DEDICATED, MISSING_TOKEN_HELP, resolve_settings
-from .errors import FriendliConfigError, FriendliInputError, FriendliResponseError
+from .config import CONTAINER, DEDICATED, MISSING_TOKEN_HELP, check_key_destination, resolve_settings
+from .errors import (FriendliConfigError, FriendliEndpointWakingError, FriendliError, FriendliInputError,
+                     FriendliResponseError, FriendliTimeoutError)
+from .request import RESPONSE_FORMATS, EditRequest
 from .runner import run_jobs
-from .transport import (download_session, error_for_exception, error_for_status, host_of, make_session,
-                        parse_json)
+from .transport import (ERROR_BODY_MAX, CancelScope, download_session, error_for_exception, error_for_status,
+                        host_of, make_session, parse_json, read_body)
 from .version import __version__
 
 ImageLike = Union[np.ndarray, Image.Image, bytes, str]
-RESPONSE_FORMATS = {DEDICATED: ("png", "jpeg", "jpg", "raw", "url"), CONTAINER: ("jpeg", "raw")}
 USER_AGENT = f"comfyui-friendli/{__version__} python-requests/{requests.__version__}"
 MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024
+MAX_ANSWER_BYTES = 512 * 1024 * 1024  # decompressed; room for several 50 MiB images as base64
+MAX_REDIRECTS = 5
+__all__ = ["EditRequest", "EditedImage", "FriendliImageClient", "ImageLike", "RESPONSE_FORMATS"]
 
 
 @dataclass
@@ -48,9 +54,11 @@ class EditedImage:
 class FriendliImageClient:
     """Edit images with a Friendli Dedicated Endpoint or a Friendli Container.
 
-    Token, base URL and team resolve as described in ``config``; the token goes
-    only to the base URL (never to ``url`` result hosts) and never into a repr.
-    ``on_event`` receives retry notices (dicts with ``type == "retry"``).
+    Token, base URL and team resolve as described in ``config``. The token goes only to the base
+    URL, never to ``url`` result hosts, and never into a repr or a message. ``trusted_hosts``:
+    None when the caller named the base URL itself (Python, command line); a list (Settings >
+    Friendli) when the base URL comes from a workflow, which may then only name a trusted host.
+    ``on_event`` receives retry notices (dicts with ``type == "retry"``), from any thread.
     """
 
     def __init__(
@@ -61,8 +69,10 @@ class FriendliImageClient:
         base_url: str | None = None,
         team: str | None = None,
         credentials_path: Path | None = None,
+        trusted_hosts: Iterable[str] | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 600.0,
+        download_timeout: float = 120.0,
         deadline: float = 1800.0,
         max_retries: int = 5,
         backoff_factor: float = 0.5,
@@ -70,10 +80,12 @@ class FriendliImageClient:
     ) -> None:
         self.settings = resolve_settings(service, token=token, base_url=base_url, team=team,
                                          credentials_path=credentials_path)
+        self.trusted_hosts = None if trusted_hosts is None else tuple(trusted_hosts)
         self.timeout = (connect_timeout, read_timeout)
+        self.download_timeout = download_timeout
         self.deadline = deadline
         self.on_event = on_event
-        self._session = make_session(max_retries, backoff_factor, on_retry=self._emit)
+        self._session = make_session(max_retries, backoff_factor)
         self._download_session = download_session()  # no auth, ever
 
     def __repr__(self) -> str:
@@ -97,70 +109,50 @@ class FriendliImageClient:
 
     # -- requests -------------------------------------------------------------------------
 
-    def build_body(
-        self,
-        image: ImageLike | Sequence[ImageLike],
-        prompt: str,
-        *,
-        endpoint_id: str | None = None,
-        adapter_route: str | None = None,
-        num_inference_steps: int = 20,
-        guidance_scale: float | None = None,
-        seed: int | None = None,
-        response_format: str = "png",
-        image_format: str = "png",
-    ) -> dict[str, Any]:
-        """Validate every field and return the JSON body; raises FriendliInputError before sending."""
-        service = self.settings.service
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise FriendliInputError("prompt", "is empty; describe the edit you want")
-        model = _model(service, endpoint_id, adapter_route)
-        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) \
-                or not 1 <= num_inference_steps <= 50:
-            raise FriendliInputError("num_inference_steps", f"{num_inference_steps!r} is not a whole number from 1 to 50")
-        if guidance_scale is not None and (isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float))
-                                           or not math.isfinite(guidance_scale) or guidance_scale < 0):
-            raise FriendliInputError("guidance_scale", f"{guidance_scale!r} is not a number ≥ 0 (or None to leave it to the endpoint)")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise FriendliInputError("seed", f"{seed!r} is not a whole number ≥ 0 (or None for a random seed)")
-        if response_format not in RESPONSE_FORMATS[service]:
-            raise FriendliInputError("response_format", f"{response_format!r} is not one of "
-                                     f"{', '.join(RESPONSE_FORMATS[service])} for the {service} service")
+    def check_ready(self, request: EditRequest | None = None) -> None:
+        """Everything that can fail before sending: the key and where it may go, and ``request``."""
+        self._headers()
+        if request is not None:
+            request.validate(self.settings.service)
+
+    def body(self, request: EditRequest, image: ImageLike | Sequence[ImageLike]) -> dict[str, Any]:
+        """The JSON body for ``request`` with ``image`` encoded (a list = one multi-image request)."""
+        request.validate(self.settings.service)
         images = list(image) if isinstance(image, (list, tuple)) else [image]
         if not images:
             raise FriendliInputError("image", "no image given")
-        inputs = [{"image": _image_payload(img, image_format, f"image[{i}]" if len(images) > 1 else "image")}
-                  for i, img in enumerate(images)]
-        body: dict[str, Any] = {
-            "image": inputs if isinstance(image, (list, tuple)) else inputs[0],
-            "prompt": prompt,
-            "model": model,
-            "num_inference_steps": num_inference_steps,
-            "guidance_scale": guidance_scale,
-            "seed": seed,
-            "response_format": response_format,
-        }
-        if service == CONTAINER:  # the container takes no nulls; its defaults apply instead
-            body = {k: v for k, v in body.items() if v is not None}
-        return body
+        payloads = [_image_payload(img, request.image_format, f"image[{i}]" if len(images) > 1 else "image")
+                    for i, img in enumerate(images)]
+        return request.body(self.settings.service, payloads if isinstance(image, (list, tuple)) else payloads[0])
+
+    def build_body(self, image: ImageLike | Sequence[ImageLike], prompt: str, **params: Any) -> dict[str, Any]:
+        """``body(EditRequest(prompt, **params), image)``; raises FriendliInputError before sending."""
+        return self.body(_request(prompt, params), image)
 
     def edit(self, image: ImageLike | Sequence[ImageLike], prompt: str, *,
              cancel: Callable[[], bool] | None = None, **params: Any) -> list[EditedImage]:
         """Send one edit request (a list ``image`` is one multi-image request); return its images.
 
-        ``params`` are those of ``build_body``. ``cancel`` is polled every 0.1 s, so a
-        caller can abandon the request at once (FriendliCancelledError).
+        ``params`` are the fields of ``EditRequest``. ``cancel`` is polled every 0.1 s: when it
+        returns True the request stops at once (FriendliCancelledError), its connection closed.
         """
-        body = self.build_body(image, prompt, **params)
-        return self.send(body, cancel=cancel)
+        request = _request(prompt, params)
+        self.check_ready(request)
+        body = self.body(request, image)
+        scope = CancelScope(self.deadline)
+        return run_jobs([lambda: self.send(body, scope)], workers=1, cancel=cancel, scope=scope)[0]
 
-    def send(self, body: dict[str, Any], *, cancel: Callable[[], bool] | None = None) -> list[EditedImage]:
-        """POST a body made by ``build_body`` and fetch its results, within the deadline."""
+    def send(self, body: dict[str, Any], scope: CancelScope | None = None) -> list[EditedImage]:
+        """POST a body made by ``body`` and fetch its results, blocking; ``scope`` stops it (by
+        default a new one with the client's deadline)."""
+        scope = scope or CancelScope(self.deadline)
         headers = self._headers()
         payload = json.dumps(body).encode("utf-8")
+        answer = self._post(payload, headers, scope)
         fmt = body.get("response_format") or "jpeg"
-        return run_jobs([lambda: self._post(payload, headers, fmt)], workers=1, cancel=cancel,
-                        deadline=self.deadline)[0]
+        if self.settings.service == CONTAINER:
+            return [self._container_result(answer, fmt)]
+        return [self._dedicated_result(item, scope) for item in _data_items(answer)]
 
     def _headers(self) -> dict[str, str]:
         s = self.settings
@@ -171,24 +163,39 @@ class FriendliImageClient:
             if not s.token.isprintable() or any(c.isspace() for c in s.token) or not s.token.isascii():
                 raise FriendliConfigError(f"the API key from the {s.token_source} contains spaces, line breaks or "
                                           "non-ASCII characters; copy it again from Friendli Suite")
+            named = self.trusted_hosts if self.trusted_hosts is not None else [_netloc(s.base_url)]
+            check_key_destination(s.base_url, named)
             headers["Authorization"] = f"Bearer {s.token}"
         if s.team:
             headers["X-Friendli-Team"] = s.team
         return headers
 
-    def _post(self, payload: bytes, headers: dict[str, str], fmt: str) -> list[EditedImage]:
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        return (self.settings.token,) if self.settings.token else ()
+
+    def _post(self, payload: bytes, headers: dict[str, str], scope: CancelScope) -> Any:
         url = self.settings.edit_url
-        try:
-            response = self._session.post(url, data=payload, headers=headers, timeout=self.timeout,
-                                          allow_redirects=False)
-        except requests.RequestException as exc:
-            raise error_for_exception(exc, host_of(url), self.timeout[1]) from None
-        if response.status_code != 200:
-            raise error_for_status(response.status_code, response.content, self.settings.base_url)
-        answer = parse_json(response.content)
-        if self.settings.service == CONTAINER:
-            return [self._container_result(answer, fmt)]
-        return [self._dedicated_result(item) for item in _data_items(answer)]
+        with scope.active(self._emit, secrets=self._secrets) as ctx:
+            try:
+                response = self._session.post(url, data=payload, headers=headers, timeout=self.timeout,
+                                              allow_redirects=False, stream=True)
+                if response.status_code != 200:
+                    body = read_body(response, ERROR_BODY_MAX, truncate=True)
+                    raise error_for_status(response.status_code, body, self.settings.base_url, self._secrets)
+                return parse_json(read_body(response, MAX_ANSWER_BYTES, what="the endpoint's answer"))
+            except FriendliTimeoutError as exc:
+                if ctx.waking:
+                    raise FriendliEndpointWakingError(
+                        f"the endpoint was still waking up when the run's deadline passed ({exc}). Waking takes "
+                        "minutes: queue the prompt again shortly, or set the endpoint's minimum replicas above 0",
+                        status=503) from None
+                raise
+            except FriendliError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - requests, urllib3 and socket errors alike
+                scope.check()  # a stopped scope is why the connection broke
+                raise error_for_exception(exc, host_of(url), self.timeout[1]) from None
 
     def _container_result(self, answer: Any, fmt: str) -> EditedImage:
         if not isinstance(answer, dict) or "image" not in answer:
@@ -196,53 +203,95 @@ class FriendliImageClient:
         data = codec.decode_b64(answer["image"])
         return EditedImage(data, _mime(data), None, fmt)
 
-    def _dedicated_result(self, item: dict[str, Any]) -> EditedImage:
-        seed = item.get("seed") if isinstance(item.get("seed"), int) else None
-        fmt = str(item.get("response_format") or "")
+    def _dedicated_result(self, item: dict[str, Any], scope: CancelScope | None = None) -> EditedImage:
+        seed = item.get("seed")
+        seed = seed if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**64 else None
+        fmt = item.get("response_format")
+        fmt = fmt if isinstance(fmt, str) and len(fmt) <= 16 else ""
         if "b64_json" in item:
             data = codec.decode_b64(item["b64_json"])
         elif "url" in item:
-            data = self._download(item["url"])
+            data = self._download(item["url"], scope or CancelScope(self.deadline))
         else:
             raise FriendliResponseError("an item of the answer's \"data\" has neither \"b64_json\" nor \"url\"")
         return EditedImage(data, _mime(data), seed, fmt)
 
-    def _download(self, url: Any) -> bytes:
-        """Fetch a ``url`` result: http(s) only, no Authorization header, size-capped, with a timeout."""
+    def _download(self, url: Any, scope: CancelScope) -> bytes:
+        """Fetch a ``url`` result: http(s) only, no Authorization header, not to a local or private
+        address unless the base URL is one, redirects checked hop by hop, size- and time-capped."""
+        deadline = time.monotonic() + self.download_timeout
+        for _ in range(MAX_REDIRECTS + 1):
+            host = self._check_result_url(url)
+            remaining = max(deadline - time.monotonic(), 0.1)
+            with scope.active():
+                try:
+                    response = self._download_session.get(
+                        url, headers={"User-Agent": USER_AGENT}, stream=True, allow_redirects=False,
+                        timeout=(min(self.timeout[0], remaining), min(self.timeout[1], remaining)))
+                    if response.is_redirect:
+                        location = response.headers.get("Location", "")
+                        response.close()
+                        url = urljoin(url, location) if location.strip() else None
+                        continue
+                    if response.status_code != 200:
+                        response.close()
+                        raise FriendliResponseError(
+                            f"downloading the result from {host} failed with HTTP {response.status_code}; "
+                            "result URLs can expire, run the node again")
+                    return read_body(response, MAX_DOWNLOAD_BYTES, deadline=deadline,
+                                     what=f"the result at {host}")
+                except FriendliError:
+                    raise
+                except Exception as exc:  # noqa: BLE001
+                    scope.check()
+                    raise error_for_exception(exc, host, self.download_timeout) from None
+        raise FriendliResponseError("the result URL redirected more than 5 times; run the node again")
+
+    def _check_result_url(self, url: Any) -> str:
+        """The host of a result URL after checking it may be fetched (see ``_download``)."""
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
             raise FriendliResponseError(f"the endpoint returned a result URL that is not http(s): {str(url)[:80]!r}")
-        host = host_of(url)
-        headers = {"User-Agent": USER_AGENT}
         try:
-            with self._download_session.get(url, headers=headers, timeout=(self.timeout[0], 120),
-                                             stream=True) as response:
-                if response.status_code != 200:
-                    raise FriendliResponseError(
-                        f"downloading the result from {host} failed with HTTP {response.status_code}; "
-                        "result URLs can expire, run the node again")
-                chunks, size = [], 0
-                for chunk in response.iter_content(1 << 20):
-                    size += len(chunk)
-                    if size > MAX_DOWNLOAD_BYTES:
-                        raise FriendliResponseError(f"the result at {host} is larger than "
-                                                    f"{MAX_DOWNLOAD_BYTES >> 20} MiB; refusing to download it")
-                    chunks.append(chunk)
-        except requests.RequestException as exc:
-            raise error_for_exception(exc, host, 120) from None
-        return b"".join(chunks)
+            parts = urlsplit(url)
+            host, port = parts.hostname, parts.port
+        except ValueError:
+            host = port = None
+        if not host:
+            raise FriendliResponseError(f"the endpoint returned an invalid result URL: {url[:80]!r}")
+        if not self._base_is_local and _is_local(host, port or 443):
+            raise FriendliResponseError(
+                f"the endpoint returned a result URL on {host}, a local or private address; refusing to fetch it "
+                "(only a base URL on such an address may do that)")
+        return host_of(url)
+
+    @cached_property
+    def _base_is_local(self) -> bool:
+        parts = urlsplit(self.settings.base_url)
+        return _is_local(parts.hostname or "", parts.port or 443)
 
 
-def _model(service: str, endpoint_id: str | None, adapter_route: str | None) -> str | None:
-    endpoint_id = (endpoint_id or "").strip()
-    adapter_route = (adapter_route or "").strip()
-    for name, value in (("endpoint_id", endpoint_id), ("adapter_route", adapter_route)):
-        if any(c.isspace() for c in value) or ":" in value:
-            raise FriendliInputError(name, f"{value!r} must not contain spaces or ':'")
-    if service == CONTAINER:
-        return adapter_route or None
-    if not endpoint_id:
-        raise FriendliInputError("endpoint_id", "is empty; copy the endpoint id from Friendli Suite > Endpoints")
-    return f"{endpoint_id}:{adapter_route}" if adapter_route else endpoint_id
+def _request(prompt: str, params: dict[str, Any]) -> EditRequest:
+    try:
+        return EditRequest(prompt, **params)
+    except TypeError as exc:
+        raise FriendliInputError("params", str(exc)) from None
+
+
+def _netloc(url: str) -> str:
+    return urlsplit(url).netloc.lower()
+
+
+def _is_local(host: str, port: int) -> bool:
+    """True when ``host`` is or resolves to a loopback, private, link-local or other non-global address."""
+    try:
+        addresses = [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return False  # the request itself will fail and explain
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    return any(not a.is_global or a.is_multicast for a in addresses)
 
 
 def _image_payload(image: ImageLike, image_format: str, field: str) -> str:
@@ -260,7 +309,7 @@ def _image_payload(image: ImageLike, image_format: str, field: str) -> str:
             with Image.open(io.BytesIO(data)) as pil:
                 pil.load()
                 return codec.data_uri(codec.encode_image(pil, image_format, field), field)
-        except (OSError, SyntaxError):
+        except (OSError, SyntaxError, Image.DecompressionBombError):
             raise FriendliInputError(field, "bytes are not an image Pillow can read") from None
     return codec.data_uri(codec.encode_image(image, image_format, field), field)
 
@@ -269,10 +318,12 @@ def _data_items(answer: Any) -> list[dict[str, Any]]:
     if not isinstance(answer, dict) or "data" not in answer:
         raise FriendliResponseError("the endpoint's answer has no \"data\" field; is the base URL the Friendli API?")
     items = answer["data"]
-    if not isinstance(items, list) or not items:
+    if not isinstance(items, list):
+        raise FriendliResponseError(f"the endpoint's \"data\" is a {type(items).__name__}, not a list of images")
+    if not items:
         raise FriendliResponseError("the endpoint answered with no images (empty \"data\")")
-    if not all(isinstance(i, dict) for i in items):
-        raise FriendliResponseError("the endpoint's \"data\" holds something other than image objects")
+    if len(items) > 64 or not all(isinstance(i, dict) for i in items):
+        raise FriendliResponseError("the endpoint's \"data\" holds something other than a few image objects")
     return items
 
 

@@ -23,6 +23,7 @@ from PIL import Image, UnidentifiedImageError
 from .errors import FriendliInputError, FriendliResponseError
 
 MAX_IMAGE_BYTES = 50 * 1024 * 1024  # the API's limit per input image
+MAX_PIXELS = 64 * 1024 * 1024  # decoded results at most 64 MP (8192×8192): far above real outputs
 IMAGE_FORMATS = ("png", "jpeg")
 PNG_OPTIONS = {"compress_level": 1, "compress_type": 3}  # Pillow: zlib level 1, 3 = Z_RLE
 JPEG_OPTIONS = {"quality": 95, "subsampling": 0}  # Pillow: 4:4:4, no chroma subsampling
@@ -114,7 +115,7 @@ def check_size(data: bytes, field: str = "image") -> bytes:
         raise FriendliInputError(
             field,
             f"encoded image is {len(data) / 2**20:.1f} MiB, over the API's 50 MiB limit; "
-            "downscale it or send it as jpeg",
+            "downscale it before sending (e.g. with an upscale/scale node set below 1×)",
         )
     return data
 
@@ -150,25 +151,37 @@ def decode_image(data: bytes) -> np.ndarray:
         return array
     try:
         with Image.open(io.BytesIO(data)) as pil:
+            check_pixels(*pil.size)
             pil = to_pil(pil)
             array = np.asarray(pil)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise FriendliResponseError(f"the endpoint returned a corrupt image ({exc})") from None
+    except Image.DecompressionBombError:
+        raise FriendliResponseError(f"the endpoint returned an image over {MAX_PIXELS >> 20} MP; "
+                                    "refusing to decode it") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise FriendliResponseError(f"the endpoint returned a corrupt image ({str(exc)[:200]})") from None
     return array[:, :, None] if array.ndim == 2 else array
+
+
+def check_pixels(width: int, height: int) -> None:
+    """FriendliResponseError for a result whose pixels would not fit the MAX_PIXELS budget."""
+    if width * height > MAX_PIXELS:
+        raise FriendliResponseError(
+            f"the endpoint returned a {width}×{height} image ({width * height / 1e6:.0f} MP), over the "
+            f"{MAX_PIXELS >> 20} MP this pack decodes; check the endpoint's output size")
 
 
 def _fast_png_decode(data: bytes) -> np.ndarray | None:
     """Plain 8-bit gray/RGB/RGBA PNGs via imagecodecs; None leaves the file to Pillow.
 
     Everything Pillow would convert (palette, gray+alpha, tRNS, 16-bit, interlaced)
-    or refuse (over its decompression-bomb limit), and every error, goes to Pillow.
+    or refuse, and every error, goes to Pillow; an image over MAX_PIXELS is refused first.
     """
     fast = fast_codecs()
     if fast is None or len(data) < 33 or data[12:16] != b"IHDR":
         return None
     width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
-    limit = Image.MAX_IMAGE_PIXELS
-    if depth != 8 or color not in (0, 2, 6) or interlace or (limit and width * height > limit):
+    check_pixels(width, height)
+    if depth != 8 or color not in (0, 2, 6) or interlace:
         return None
     idat = data.find(b"IDAT", 33)
     if idat < 0 or b"tRNS" in data[33:idat]:

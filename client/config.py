@@ -12,9 +12,11 @@ pack passes a path in ComfyUI's user directory instead.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -93,15 +95,105 @@ def delete_credentials(path: Path | None = None) -> bool:
 
 def validate_base_url(url: str) -> str:
     """Return the URL without a trailing slash, or raise a clear error."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    text = url.strip() if isinstance(url, str) else ""
+    try:
+        parts = urlsplit(text)
+        host, _ = parts.hostname, parts.port  # both parse (and may raise ValueError)
+    except ValueError:
+        host, parts = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
         raise FriendliConfigError(
-            f"base URL {url!r} is not an http(s) URL; use e.g. https://api.friendli.ai "
+            f"base URL {_shown(text)} is not an http(s) URL; use e.g. https://api.friendli.ai "
             "or http://localhost:8000 for a Friendli Container"
         )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise FriendliConfigError("base URL must not contain credentials, a query or a fragment")
-    return url.strip().rstrip("/")
+    if parts.query or parts.fragment or parts.username or parts.password or "@" in parts.netloc:
+        raise FriendliConfigError(f"base URL {_shown(text)} must not contain credentials, a query or a fragment")
+    if any(c.isspace() or not c.isprintable() for c in text):
+        raise FriendliConfigError(f"base URL {_shown(text)} contains spaces or control characters")
+    return text.rstrip("/")
+
+
+def _shown(url: str) -> str:
+    """The URL for a message: at most 100 characters, any user:password@ part removed."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if "@" in netloc:
+        netloc = "…@" + netloc.rpartition("@")[2]
+    return repr((scheme + sep + netloc + slash + path if sep else url)[:100])
+
+
+def validate_team(team: str | None, source: str) -> str | None:
+    """The team id, or None; it is sent as a header, so it must be printable ASCII without spaces."""
+    team = (team or "").strip()
+    if not team:
+        return None
+    if len(team) > 128 or not team.isascii() or any(c.isspace() or not c.isprintable() for c in team):
+        raise FriendliConfigError(
+            f"team (from the {source}) must be at most 128 printable ASCII characters without spaces or "
+            "line breaks; copy the team id again from Friendli Suite")
+    return team
+
+
+def host_port(url: str) -> tuple[str, int]:
+    """(lower-case host, port) of an http(s) URL, the scheme's default port when none is given."""
+    parts = urlsplit(url)
+    return (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback IP literal (no DNS lookup)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def key_allowed(base_url: str, trusted_hosts: Iterable[str] = ()) -> bool:
+    """Whether the API key may be sent to ``base_url``.
+
+    Only to hosts the user named outside any workflow: the default API host, the host of
+    ``FRIENDLI_BASE_URL``, or an entry of Settings > Friendli > Trusted hosts (``host`` trusts
+    every port, ``host:port`` one). Plain http only to loopback.
+    """
+    host, port = host_port(base_url)
+    if urlsplit(base_url).scheme != "https" and not is_loopback_host(host):
+        return False
+    allowed = [DEFAULT_BASE_URLS[DEDICATED]]
+    if os.environ.get(BASE_URL_ENV):
+        allowed.append(os.environ[BASE_URL_ENV].strip())
+    if (host, port) in {host_port(u) for u in allowed}:
+        return True
+    return any(_entry_matches(entry, host, port) for entry in trusted_hosts)
+
+
+def _entry_matches(entry: str, host: str, port: int) -> bool:
+    """A trusted-hosts entry (``host``, ``host:port``, ``[v6]`` or ``[v6]:port``) against host and port."""
+    entry = entry.strip().lower()
+    if entry.startswith("["):
+        name, _, rest = entry[1:].partition("]")
+        entry_port = rest[1:] if rest.startswith(":") else ""
+    else:
+        name, _, entry_port = entry.partition(":")
+    return name == host and (not entry_port or entry_port == str(port))
+
+
+def check_key_destination(base_url: str, trusted_hosts: Iterable[str] = ()) -> None:
+    """Raise FriendliConfigError, before anything is sent, when the key may not go to ``base_url``."""
+    if key_allowed(base_url, trusted_hosts):
+        return
+    name, port = host_port(base_url)
+    host = f"{name}:{port}"
+    if urlsplit(base_url).scheme != "https" and not is_loopback_host(name):
+        raise FriendliConfigError(
+            f"base_url: the API key is never sent over plain http to {host} (only to this machine); use an "
+            "https:// base URL")
+    raise FriendliConfigError(
+        f"base_url: {host} is not trusted with your API key. A workflow can name any host, so the key goes "
+        "only to https://api.friendli.ai, the FRIENDLI_BASE_URL host, or hosts you add under "
+        f"Settings > Friendli > Trusted hosts. If you trust {host}, add it there and run again")
 
 
 @dataclass(frozen=True)
@@ -133,7 +225,8 @@ def resolve_settings(
     stored = read_credentials(credentials_path)
     token, source = resolve_token(token, stored)
     url = validate_base_url(base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URLS[service])
-    team = team or os.environ.get(TEAM_ENV) or stored.get("team") or None
+    team = (validate_team(team, "argument or node") or validate_team(os.environ.get(TEAM_ENV), "environment")
+            or validate_team(stored.get("team"), "credentials file"))
     return Settings(service=service, base_url=url, team=team, token=token, token_source=source)
 
 

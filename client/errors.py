@@ -6,6 +6,8 @@ details and our own text only.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -88,3 +90,14 @@ class FriendliBatchError(FriendliError):
         self.index = index
         self.total = total
         self.cause = cause
+
+
+_SECRET_PATTERNS = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+|\bflp_[A-Za-z0-9_\-]+")
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` with the given secrets, any ``Bearer …`` credential and any ``flp_…`` key redacted."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return _SECRET_PATTERNS.sub(lambda m: f"{m.group(1)} [redacted]" if m.group(1) else "flp_[redacted]", text)

@@ -1,21 +1,21 @@
-"""Run blocking jobs on a bounded pool that the caller can abandon at any moment.
+"""Run blocking jobs on a bounded pool that the caller can stop at any moment.
 
-Workers are daemon threads: when the caller cancels, times out or a job fails,
-``run_jobs`` returns at once (within ``poll`` seconds) and jobs still in flight
-are left to finish on their own; their results are discarded and nothing waits
-for them, so no thread keeps a run or the process alive.
+When the caller cancels, the deadline passes or a job fails, ``run_jobs`` returns at once
+(within ``poll`` seconds) and stops the run's ``CancelScope``: jobs not yet started never
+start, sleeping retries wake, open sockets are shut down, so the worker threads end within
+moments and no request is sent after that.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
 from .errors import FriendliBatchError, FriendliCancelledError, FriendliTimeoutError
+from .transport import CancelScope
 
 T = TypeVar("T")
 
@@ -28,27 +28,35 @@ def run_jobs(
     on_done: Callable[[int, T], None] | None = None,
     deadline: float | None = None,
     poll: float = 0.1,
+    scope: CancelScope | None = None,
+    keep_failures: bool = False,
 ) -> list[T]:
     """Run ``jobs`` with at most ``workers`` at once; results in job order.
 
-    ``cancel`` is checked every ``poll`` seconds (raise FriendliCancelledError);
-    ``deadline`` bounds the whole run in seconds (FriendliTimeoutError); the first
-    failing job stops the run (FriendliBatchError, or the job's own error for a
-    single job). ``on_done(index, result)`` runs on the calling thread.
+    ``cancel`` is checked every ``poll`` seconds (raise FriendliCancelledError); ``deadline``
+    bounds the whole run in seconds (FriendliTimeoutError), as does ``scope``'s own deadline. The
+    first failing job stops the run (FriendliBatchError, or the job's own error for a single job)
+    unless ``keep_failures``: then a failed job's exception is its result and the others go on.
+    ``on_done(index, result)`` runs on the calling thread. Jobs should use ``scope`` for their
+    requests; it is stopped when the run ends early.
     """
     total = len(jobs)
     if total == 0:
         return []
+    scope = scope or CancelScope()
+    if deadline is not None:
+        limit = CancelScope(deadline).deadline
+        scope.deadline = limit if scope.deadline is None else min(scope.deadline, limit)  # type: ignore[type-var]
     if cancel is not None and cancel():
-        raise FriendliCancelledError("cancelled by the user")
+        scope.cancel()
+    scope.check()
     pending: queue.SimpleQueue[int] = queue.SimpleQueue()
     for index in range(total):
         pending.put(index)
     finished: queue.SimpleQueue[tuple[int, bool, object]] = queue.SimpleQueue()
-    stop = threading.Event()
 
     def work() -> None:
-        while not stop.is_set():
+        while not scope.stopped:
             try:
                 index = pending.get_nowait()
             except queue.Empty:
@@ -62,32 +70,39 @@ def run_jobs(
         threading.Thread(target=work, daemon=True, name="friendli-job").start()
 
     results: list[object] = [None] * total
-    started = time.monotonic()
     try:
         for _ in range(total):
-            while True:
-                if cancel is not None and cancel():
-                    raise FriendliCancelledError("cancelled by the user")
-                if deadline is not None and time.monotonic() - started > deadline:
-                    raise FriendliTimeoutError(
-                        f"no answer within the total deadline of {deadline:g} s; the endpoint may be busy "
-                        "or waking up, try again or raise the deadline"
-                    )
-                try:
-                    index, ok, value = finished.get(timeout=poll)
-                    break
-                except queue.Empty:
-                    continue
-            if not ok:
+            index, ok, value = _next(finished, scope, cancel, poll)
+            if not ok and not (keep_failures and _is_item_failure(value)):
                 if total == 1:
                     raise value  # type: ignore[misc]
-                raise FriendliBatchError(index, total, value)  # type: ignore[arg-type]
+                raise FriendliBatchError(index, total, value) from value  # type: ignore[arg-type]
             results[index] = value
             if on_done is not None:
                 on_done(index, value)  # type: ignore[arg-type]
-    finally:
-        stop.set()
+    except BaseException as exc:
+        scope.cancel(exc if isinstance(exc, (FriendliCancelledError, FriendliTimeoutError)) else
+                     FriendliCancelledError("stopped: another request of this run failed"))
+        raise
     return results  # type: ignore[return-value]
+
+
+def _next(finished: "queue.SimpleQueue[tuple[int, bool, object]]", scope: CancelScope,
+          cancel: Callable[[], bool] | None, poll: float) -> tuple[int, bool, object]:
+    """The next finished job, checking ``cancel`` and the scope every ``poll`` seconds."""
+    while True:
+        if cancel is not None and cancel():
+            scope.cancel()
+        scope.check()
+        try:
+            return finished.get(timeout=poll)
+        except queue.Empty:
+            continue
+
+
+def _is_item_failure(exc: object) -> bool:
+    """A job's own failure (kept with ``keep_failures``), as opposed to the run being stopped."""
+    return isinstance(exc, Exception) and not isinstance(exc, (FriendliCancelledError, FriendliTimeoutError))
 
 
 class OrderedSlots:

@@ -1,25 +1,38 @@
-"""HTTP: a requests Session with urllib3's retry machinery, and errors that explain.
+"""HTTP: requests Sessions with urllib3's retry machinery, bounded reads, and a scope that stops them.
 
-Retried: connection failures, answers 429/500/502/503/504 (exponential backoff
-with jitter, ``Retry-After`` honoured). Not retried: read timeouts (the endpoint
-may still be generating; a second request would pay twice) and other 4xx.
+Retried: connection failures before the request got through, and answers 429/500/502/503/504
+(exponential backoff with jitter, ``Retry-After`` honoured but never beyond the deadline); a 503
+that says the endpoint is waking keeps being retried until the deadline. Never sent again: a
+request the server received in full and did not answer (read timeout, reset or close after the
+body) — it may still be generating, and a second one would be paid twice.
+
+A ``CancelScope`` belongs to one run: cancelling it wakes sleeping retries and shuts down the
+sockets of its requests in flight, so the threads that wait on them end at once.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import DecodeError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from .errors import (
     FriendliAuthError,
+    FriendliCancelledError,
     FriendliEndpointWakingError,
     FriendliError,
     FriendliNetworkError,
@@ -29,57 +42,248 @@ from .errors import (
     FriendliServerError,
     FriendliTimeoutError,
     FriendliValidationError,
+    scrub,
 )
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+ERROR_BODY_MAX = 8 * 1024  # enough to explain an error
+BACKOFF_MAX = 30.0  # seconds between tries at most (also while an endpoint wakes)
+CHUNK = 64 * 1024
 _WAKING = re.compile(r"sleep|waking|wake up|initializ|cold start|scal\w* (?:up )?from zero", re.I)
+_PREFIX = "friendli_body_prefix"  # attribute on a urllib3 response whose body the retry hook consumed
 
-RetryHook = Callable[[dict[str, Any]], None]
+Event = dict[str, Any]
 
+
+class CancelScope:
+    """The stop switch and deadline of one run, shared by all of its requests and threads."""
+
+    def __init__(self, deadline: float | None = None) -> None:
+        self.deadline = None if deadline is None else time.monotonic() + deadline
+        self.event = threading.Event()  # set once the scope is stopped
+        self._error: FriendliError | None = None
+        self._lock = threading.Lock()
+        self._connections: set[HTTPConnection] = set()
+
+    @property
+    def stopped(self) -> bool:
+        return self.event.is_set()
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def cancel(self, error: FriendliError | None = None) -> None:
+        """Stop everything of the scope: later checks raise ``error``; open sockets are shut down."""
+        with self._lock:
+            if self._error is None:
+                self._error = error or FriendliCancelledError("cancelled by the user")
+            self.event.set()
+            connections = list(self._connections)
+        for conn in connections:
+            _shutdown(conn)
+
+    def check(self) -> None:
+        """Raise the scope's error when it is stopped or its deadline has passed."""
+        remaining = self.remaining()
+        if remaining is not None and remaining <= 0 and not self.stopped:
+            self.cancel(FriendliTimeoutError(
+                "no answer within the total deadline; the endpoint may be busy or waking up, try again "
+                "or raise the deadline"))
+        if self.stopped:
+            error = self._error or FriendliCancelledError("cancelled by the user")
+            if type(error) in (FriendliCancelledError, FriendliTimeoutError):
+                raise type(error)(str(error))  # a fresh one per thread
+            raise error
+
+    def sleep(self, seconds: float, what: str) -> None:
+        """Wait ``seconds`` unless stopped first; never beyond the deadline (FriendliTimeoutError at once)."""
+        self.check()
+        remaining = self.remaining()
+        if remaining is not None and seconds > remaining:
+            raise FriendliTimeoutError(
+                f"{what} asks to wait {seconds:.0f} s, beyond the {max(remaining, 0):.0f} s left of the deadline; "
+                "try again later")
+        if self.event.wait(max(seconds, 0)):
+            self.check()
+
+    @contextmanager
+    def active(self, emit: Callable[[Event], None] | None = None, on_status: Callable[[int], None] | None = None,
+               secrets: tuple[str, ...] = ()) -> Iterator["RequestContext"]:
+        """Run one request of the scope on this thread (its connections become cancellable)."""
+        ctx = RequestContext(self, emit, on_status, secrets)
+        previous = getattr(_local, "ctx", None)
+        _local.ctx = ctx
+        try:
+            self.check()
+            yield ctx
+        finally:
+            _local.ctx = previous
+            with self._lock:
+                self._connections.difference_update(ctx.connections)
+
+    def _track(self, conn: HTTPConnection, ctx: "RequestContext") -> None:
+        with self._lock:
+            self._connections.add(conn)
+            ctx.connections.append(conn)
+            stopped = self.stopped
+        if stopped:
+            _shutdown(conn)
+
+
+@dataclass
+class RequestContext:
+    """What the retry machinery and connections of one request need to know (thread-local)."""
+
+    scope: CancelScope
+    emit: Callable[[Event], None] | None
+    on_status: Callable[[int], None] | None
+    secrets: tuple[str, ...]
+    connections: list[HTTPConnection] = field(default_factory=list)
+    waking: bool = False  # the last answer said the endpoint is waking up
+
+
+_local = threading.local()
+
+
+def current() -> RequestContext | None:
+    return getattr(_local, "ctx", None)
+
+
+def _shutdown(conn: HTTPConnection) -> None:
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+# ---- connections that a scope can shut down ---------------------------------------------------
+
+class _Tracked:
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        self._track()
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        self._track()
+        return super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def _track(self) -> None:
+        ctx = current()
+        if ctx is not None:
+            ctx.scope._track(self, ctx)  # type: ignore[arg-type]
+
+
+class _HTTPConnection(_Tracked, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Tracked, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _Adapter(HTTPAdapter):
+    """An HTTPAdapter whose connections register with the current CancelScope."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if hasattr(manager, "pool_classes_by_scheme"):
+            manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        return manager
+
+
+# ---- retries ------------------------------------------------------------------------------------
 
 class ReportingRetry(Retry):
-    """urllib3's Retry that tells ``on_retry`` about each retry and never retries a read timeout."""
-
-    on_retry: RetryHook | None = None
-
-    def new(self, **kw: Any) -> "ReportingRetry":
-        retry = super().new(**kw)
-        retry.on_retry = self.on_retry
-        return retry
+    """urllib3's Retry, told about the run: it stops with the scope, reports each retry, reads at
+    most ERROR_BODY_MAX of an error body, keeps retrying a waking endpoint, and sleeps cancellably."""
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # type: ignore[override]
+        ctx = current()
+        if ctx is not None:
+            ctx.scope.check()
         if isinstance(error, ReadTimeoutError):
             raise error
-        retry = super().increment(method, url, response, error, _pool, _stacktrace)
-        if self.on_retry is not None:
-            status = response.status if response is not None else None
-            body = response.data[:2000].decode("utf-8", "replace") if response is not None else ""
-            self.on_retry({
-                "type": "retry",
-                "attempt": len(retry.history),
-                "status": status,
-                "reason": f"HTTP {status}" if status else _network_kind(error)[0],
-                "wait": (retry.get_retry_after(response) if response is not None else None) or retry.get_backoff_time(),
-                "waking": status == 503 and bool(_WAKING.search(body)),
-            })
+        prefix = _consume_prefix(response) if response is not None else b""
+        status = response.status if response is not None else None
+        waking = status == 503 and bool(_WAKING.search(prefix.decode("utf-8", "replace")))
+        base = self
+        if waking:  # waking takes minutes: it does not use up the retries, only the deadline does
+            base = self.new(total=self.total + 1 if isinstance(self.total, int) else self.total,
+                            status=self.status + 1 if isinstance(self.status, int) else self.status)
+        retry = Retry.increment(base, method, url, response, error, _pool, _stacktrace)
+        if ctx is not None:
+            ctx.waking = waking
+            if status is not None and ctx.on_status is not None:
+                ctx.on_status(status)
+            if ctx.emit is not None:
+                retry_after = retry.get_retry_after(response) if response is not None else None
+                ctx.emit({"type": "retry", "attempt": len(retry.history), "status": status,
+                          "reason": f"HTTP {status}" if status else _network_kind(error)[0],
+                          "wait": retry_after or retry.get_backoff_time(), "waking": waking})
         return retry
 
+    def parse_retry_after(self, retry_after: str) -> float | None:  # type: ignore[override]
+        """Seconds to wait; an invalid value counts as absent (the backoff applies)."""
+        try:
+            return super().parse_retry_after(retry_after)
+        except Exception:  # noqa: BLE001 - InvalidHeader and overflows alike
+            return None
 
-def make_session(max_retries: int = 5, backoff_factor: float = 0.5, on_retry: RetryHook | None = None) -> requests.Session:
+    def sleep(self, response: Any = None) -> None:
+        asked = self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
+        wait = asked or self.get_backoff_time()
+        ctx = current()
+        if ctx is None:
+            time.sleep(min(wait, BACKOFF_MAX))
+        else:
+            ctx.scope.sleep(wait, "the endpoint (Retry-After)" if asked else "the retry backoff")
+
+    def get_backoff_time(self) -> float:
+        return min(super().get_backoff_time(), BACKOFF_MAX)
+
+
+def _consume_prefix(response: Any) -> bytes:
+    """Read at most ERROR_BODY_MAX of a response the retry machinery looks at, then close it so
+    urllib3 never drains an endless body; the prefix stays on the response for the final error."""
+    prefix = getattr(response, _PREFIX, None)
+    if prefix is None:
+        try:
+            prefix = response.read(ERROR_BODY_MAX, decode_content=True) or b""
+        except Exception:  # noqa: BLE001 - a broken error body explains nothing
+            prefix = b""
+        setattr(response, _PREFIX, prefix[:ERROR_BODY_MAX])
+        response.close()
+    return prefix
+
+
+def make_session(max_retries: int = 5, backoff_factor: float = 0.5) -> requests.Session:
     """A Session whose adapters retry as described in the module docstring."""
     retry = ReportingRetry(
-        total=max_retries, connect=max_retries, read=max_retries, status=max_retries, other=0,
+        total=max_retries, connect=max_retries, read=False, status=max_retries, other=0,
         redirect=False, allowed_methods=None, status_forcelist=RETRY_STATUSES,
-        backoff_factor=backoff_factor, backoff_max=60.0, backoff_jitter=backoff_factor,
+        backoff_factor=backoff_factor, backoff_max=BACKOFF_MAX, backoff_jitter=backoff_factor,
         respect_retry_after_header=True, raise_on_status=False, raise_on_redirect=False,
     )
-    retry.on_retry = on_retry
-    return _session(HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16))
+    return _session(_Adapter(max_retries=retry, pool_connections=4, pool_maxsize=16))
 
 
 def download_session() -> requests.Session:
     """A Session for ``url`` results: no retries, no auth, a pool as large as the API session's."""
-    return _session(HTTPAdapter(pool_connections=4, pool_maxsize=16))
+    return _session(_Adapter(max_retries=0, pool_connections=4, pool_maxsize=16))
 
 
 def _session(adapter: HTTPAdapter) -> requests.Session:
@@ -89,35 +293,93 @@ def _session(adapter: HTTPAdapter) -> requests.Session:
     return session
 
 
-def server_detail(body: bytes) -> tuple[str, list[dict[str, Any]]]:
-    """The server's own words from a JSON error body: (text, FastAPI-style detail list)."""
+# ---- bounded reads --------------------------------------------------------------------------------
+
+def read_body(response: requests.Response, limit: int, *, truncate: bool = False,
+              deadline: float | None = None, what: str = "the answer") -> bytes:
+    """At most ``limit`` bytes of the (decompressed) body, read while streaming; then the response is
+    closed. Over the limit: FriendliResponseError, or the first ``limit`` bytes with ``truncate``.
+    ``deadline`` (monotonic) bounds the whole read; the current scope can stop it at any chunk."""
+    prefix = getattr(response.raw, _PREFIX, None)
+    if prefix is not None:
+        response.close()
+        return prefix[:limit]
+    try:
+        declared = int(response.headers.get("Content-Length", "-1"))
+    except ValueError:
+        declared = -1
+    ctx = current()
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        if declared > limit and not truncate and "Content-Encoding" not in response.headers:
+            raise _too_large(what, limit)
+        for chunk in response.raw.stream(CHUNK, decode_content=True):
+            if ctx is not None:
+                ctx.scope.check()
+            if deadline is not None and time.monotonic() > deadline:
+                raise FriendliTimeoutError(f"{what} did not arrive in time; it is coming in too slowly")
+            size += len(chunk)
+            if size > limit:
+                if not truncate:
+                    raise _too_large(what, limit)
+                chunks.append(chunk[:limit - (size - len(chunk))])
+                break
+            chunks.append(chunk)
+    finally:
+        response.close()
+    return b"".join(chunks)
+
+
+def _too_large(what: str, limit: int) -> FriendliResponseError:
+    return FriendliResponseError(f"{what} is larger than {limit >> 20} MiB, far more than an image edit needs; "
+                                 "refusing to read it (is the base URL the Friendli API?)")
+
+
+# ---- errors ----------------------------------------------------------------------------------------
+
+def server_detail(body: bytes, secrets: tuple[str, ...] = ()) -> tuple[str, list[dict[str, Any]]]:
+    """The server's own words from an error body: (text, FastAPI-style detail list), secrets redacted."""
+    text, details = _detail(body[:ERROR_BODY_MAX])
+    return scrub(text, secrets)[:500], details
+
+
+def _detail(body: bytes) -> tuple[str, list[dict[str, Any]]]:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         text = body[:300].decode("utf-8", "replace").strip()
         if text.lower().startswith(("<!doctype html", "<html")):
             return "an HTML page answered instead of the API (a proxy or gateway in between?)", []
         return text, []
     if not isinstance(data, dict):
-        return str(data)[:300], []
+        return _short_json(data), []
     detail = data.get("detail")
     if isinstance(detail, list):
-        items = [d for d in detail if isinstance(d, dict)]
+        items = [d for d in detail[:50] if isinstance(d, dict)]
         lines = []
         for d in items:
-            loc = ".".join(str(p) for p in d.get("loc", []) if p != "body") or "request"
-            lines.append(f"{loc}: {d.get('msg', 'invalid')}")
+            loc = d.get("loc") if isinstance(d.get("loc"), list) else []
+            where = ".".join(str(p)[:40] for p in loc[:8] if p != "body") or "request"
+            lines.append(f"{where}: {str(d.get('msg', 'invalid'))[:200]}")
         return "; ".join(lines), items
     error = data.get("error")
     for text in (detail, data.get("message"), error.get("message") if isinstance(error, dict) else error):
         if isinstance(text, str) and text:
-            return text, []
-    return json.dumps(data)[:300], []
+            return text[:500], []
+    return _short_json(data), []
 
 
-def error_for_status(status: int, body: bytes, base_url: str) -> FriendliError:
+def _short_json(data: Any) -> str:
+    try:
+        return json.dumps(data)[:300]
+    except (ValueError, RecursionError):
+        return "an unreadable JSON answer"
+
+
+def error_for_status(status: int, body: bytes, base_url: str, secrets: tuple[str, ...] = ()) -> FriendliError:
     """The exception for a non-2xx answer, with what to do about it."""
-    text, details = server_detail(body)
+    text, details = server_detail(body, secrets)
     said = f": {text}" if text else ""
     if status in (401, 403):
         return FriendliAuthError(
@@ -141,6 +403,10 @@ def error_for_status(status: int, body: bytes, base_url: str) -> FriendliError:
         return FriendliServerError(
             f"the endpoint failed with HTTP {status} after all retries{said}. Try again later; if it "
             "persists check the endpoint's status in Friendli Suite", status=status)
+    if 300 <= status < 400:
+        return FriendliResponseError(
+            f"HTTP {status}: the server redirects elsewhere; set the base URL to the final address "
+            f"(it is now {base_url})", status=status)
     return FriendliError(f"unexpected HTTP {status}{said}", status=status)
 
 
@@ -158,7 +424,7 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _network_kind(exc: BaseException | None) -> tuple[str, str]:
-    """(kind, advice) for a failure before any answer arrived."""
+    """(kind, advice) for a failure without an answer."""
     if exc is None:
         return "other", ""
     names = " ".join(type(e).__name__ for e in _causes(exc))
@@ -170,23 +436,31 @@ def _network_kind(exc: BaseException | None) -> tuple[str, str]:
         return "proxy", "the proxy refused or failed; check HTTPS_PROXY, HTTP_PROXY and NO_PROXY"
     if "NameResolution" in names or "getaddrinfo" in text or "name or service not known" in text:
         return "dns", "the host name could not be resolved; check the base URL and your network or DNS"
-    if "ConnectionRefused" in names or "refused" in text:
+    if "NewConnectionError" in names or "ConnectionRefused" in names or "refused" in text:
         return "refused", "nothing accepted the connection; check the base URL and that the server is running"
-    if "RemoteDisconnected" in names or "aborted" in text or "reset" in text:
-        return "dropped", "the server closed the connection without answering; try again"
+    if "ProtocolError" in names or "RemoteDisconnected" in names or "aborted" in text or "reset" in text:
+        return "dropped", ("the connection closed after the request was sent, without an answer. The endpoint "
+                           "may have received it and done the work; it is not sent again automatically")
     return "other", "check your network connection and the base URL"
 
 
-def error_for_exception(exc: requests.RequestException, host: str, read_timeout: float) -> FriendliError:
-    """Translate a requests exception into one of ours, naming the host, never the token."""
-    if isinstance(exc, requests.ReadTimeout):
+def error_for_exception(exc: BaseException, host: str, read_timeout: float) -> FriendliError:
+    """Translate a requests/urllib3/socket exception into one of ours, naming the host, never the token."""
+    if isinstance(exc, FriendliError):
+        return exc
+    if isinstance(exc, (requests.ReadTimeout, ReadTimeoutError)) or isinstance(exc, socket.timeout):
         return FriendliTimeoutError(
             f"{host} sent no answer within the read timeout of {read_timeout:g} s; image generation or "
             "waking the endpoint can take longer, raise the read timeout")
     if isinstance(exc, requests.ConnectTimeout):
         return FriendliTimeoutError(f"could not connect to {host} in time; check the base URL and your network")
+    if any(isinstance(e, DecodeError) for e in _causes(exc)):
+        return FriendliResponseError(f"{host} sent a compressed answer that could not be decompressed")
+    if isinstance(exc, (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL)):
+        return FriendliResponseError(f"{host} answered with an invalid header or address")
     kind, advice = _network_kind(exc)
-    return FriendliNetworkError(f"could not reach {host} ({kind}): {advice}", kind=kind)
+    prefix = f"the connection to {host} failed" if kind == "dropped" else f"could not reach {host}"
+    return FriendliNetworkError(f"{prefix} ({kind}): {advice}", kind=kind)
 
 
 def host_of(url: str) -> str:
@@ -198,6 +472,8 @@ def parse_json(body: bytes) -> Any:
     """The JSON of a 200 answer, or a clear error when it is something else."""
     try:
         return json.loads(body)
+    except RecursionError:
+        raise FriendliResponseError("the endpoint answered 200 with JSON nested too deeply to be an answer") from None
     except ValueError:
         text, _ = server_detail(body)
         raise FriendliResponseError(f"the endpoint answered 200 with something that is not JSON ({text[:120]!r})") from None

@@ -169,9 +169,11 @@ def test_http_errors_map_to_classes_with_advice(make_client, client_pkg, emulato
     cases.append((error_of(lambda: edit(make_client(max_retries=2))), client_pkg.FriendliRateLimitError, "429"))
     emulator.fault("status", times=3, status=500)
     cases.append((error_of(lambda: edit(make_client(max_retries=2))), client_pkg.FriendliServerError, "500"))
-    emulator.fault("sleeping", times=3, retry_after=0)
-    cases.append((error_of(lambda: edit(make_client(max_retries=2))), client_pkg.FriendliEndpointWakingError,
-                  "waking"))
+    emulator.fault("sleeping", times=1000, retry_after=0)  # waking uses up the deadline, not the retries
+    cases.append((error_of(lambda: edit(make_client(max_retries=2, deadline=1.5))),
+                  client_pkg.FriendliEndpointWakingError, "waking"))
+    assert len(emulator.requests) > 3
+    emulator.reset()
     emulator.fault("status", status=418)
     cases.append((error_of(lambda: edit(make_client())), client_pkg.FriendliError, "418"))
     for exc, cls, words in cases:
@@ -208,10 +210,12 @@ def test_waking_endpoint_is_retried_and_reported(make_client, emulator):
     assert [e["waking"] for e in events] == [True, True]
 
 
-def test_dropped_connection_is_retried(make_client, emulator):
-    emulator.fault("drop")
-    make_client().edit(photo(), "x", endpoint_id="test-endpoint")
-    assert len(emulator.requests) == 2
+def test_answer_dropped_after_the_request_arrived_is_not_sent_again(make_client, client_pkg, emulator):
+    emulator.fault("drop")  # the emulator read the whole request, then closed without answering
+    exc = error_of(lambda: make_client().edit(photo(), "x", endpoint_id="test-endpoint"))
+    assert isinstance(exc, client_pkg.FriendliNetworkError) and exc.kind == "dropped"
+    assert "may have received it and done the work" in str(exc)
+    assert len(emulator.requests) == 1
 
 
 def test_no_retry_on_other_4xx(make_client, client_pkg, emulator):
@@ -254,7 +258,7 @@ def test_network_failures_say_which(make_client, client_pkg, emulator, monkeypat
         closed_port = s.getsockname()[1]
     refused = error_of(lambda: make_client(base_url=f"http://127.0.0.1:{closed_port}", max_retries=1)
                        .edit(photo(), "x", endpoint_id="e"))
-    dns = error_of(lambda: make_client(base_url="http://no-such-host.invalid", max_retries=0)
+    dns = error_of(lambda: make_client(base_url="https://no-such-host.invalid", max_retries=0)
                    .edit(photo(), "x", endpoint_id="e"))
     tls = error_of(lambda: make_client(base_url=emulator.base_url.replace("http:", "https:"), max_retries=0)
                    .edit(photo(), "x", endpoint_id="e"))
@@ -288,7 +292,7 @@ def test_no_log_line_carries_the_token(make_client, emulator, caplog):
 
     caplog.set_level(logging.DEBUG)
     emulator.fault("status", status=503, retry_after=0)
-    emulator.fault("drop")
+    emulator.fault("status", status=502, retry_after=0)
     make_client().edit(photo(), "x", endpoint_id="test-endpoint", response_format="url")
     assert caplog.records and len(emulator.requests) == 3
     assert all(TOKEN not in record.getMessage() for record in caplog.records)
