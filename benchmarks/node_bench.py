@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+import asyncio
+import inspect
 import os
 import resource
 import subprocess
@@ -105,7 +107,8 @@ def _run_node(pack: Any, node: Any, image: Any, concurrency: int) -> Any:
     required = node.INPUT_TYPES().get("required", {}) | node.INPUT_TYPES().get("optional", {})
     if "max_concurrency" in required:
         kwargs["max_concurrency"] = concurrency
-    return function(**{k: v for k, v in kwargs.items() if k in required})[0]
+    result = function(**{k: v for k, v in kwargs.items() if k in required})
+    return (asyncio.run(result) if inspect.iscoroutine(result) else result)[0]
 
 
 def _rss() -> int:

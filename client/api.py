@@ -21,9 +21,10 @@ from PIL import Image
 from . import codec
 from .config import CONTAINER, DEDICATED, MISSING_TOKEN_HELP, check_key_destination, resolve_settings
 from .errors import (FriendliConfigError, FriendliEndpointWakingError, FriendliError, FriendliInputError,
-                     FriendliResponseError, FriendliTimeoutError)
+                     FriendliRateLimitError, FriendliResponseError, FriendliTimeoutError)
 from .request import RESPONSE_FORMATS, EditRequest
 from .runner import run_jobs
+from .scheduler import EndpointLimiter, limiter_for
 from .transport import (ERROR_BODY_MAX, CancelScope, download_session, error_for_exception, error_for_status,
                         host_of, make_session, parse_json, read_body)
 from .version import __version__
@@ -74,6 +75,7 @@ class FriendliImageClient:
         read_timeout: float = 600.0,
         download_timeout: float = 120.0,
         deadline: float = 1800.0,
+        max_in_flight: int = 8,
         max_retries: int = 5,
         backoff_factor: float = 0.5,
         on_event: Callable[[dict[str, Any]], None] | None = None,
@@ -84,6 +86,7 @@ class FriendliImageClient:
         self.timeout = (connect_timeout, read_timeout)
         self.download_timeout = download_timeout
         self.deadline = deadline
+        self.max_in_flight = max_in_flight
         self.on_event = on_event
         self._session = make_session(max_retries, backoff_factor)
         self._download_session = download_session()  # no auth, ever
@@ -148,7 +151,20 @@ class FriendliImageClient:
         scope = scope or CancelScope(self.deadline)
         headers = self._headers()
         payload = json.dumps(body).encode("utf-8")
-        answer = self._post(payload, headers, scope)
+        limiter = limiter_for(self.settings.base_url, str(body.get("model") or ""), self.max_in_flight)
+        limiter.acquire(scope.event)
+        outcome = "other"
+        try:
+            answer = self._post(payload, headers, scope, lambda status: self._throttle(limiter, status))
+            outcome = "ok"
+        except FriendliRateLimitError:
+            outcome = "throttled"
+            raise
+        finally:
+            was_throttled = limiter.throttled
+            limiter.release(outcome)
+            if was_throttled or limiter.throttled:
+                self._emit({"type": "throttled", "limit": limiter.limit if limiter.throttled else None})
         fmt = body.get("response_format") or "jpeg"
         if self.settings.service == CONTAINER:
             return [self._container_result(answer, fmt)]
@@ -174,9 +190,16 @@ class FriendliImageClient:
     def _secrets(self) -> tuple[str, ...]:
         return (self.settings.token,) if self.settings.token else ()
 
-    def _post(self, payload: bytes, headers: dict[str, str], scope: CancelScope) -> Any:
+    def _throttle(self, limiter: EndpointLimiter, status: int) -> None:
+        """A 429 on the way (before the retry): the endpoint's shared in-flight limit goes down."""
+        if status == 429:
+            limiter.throttle()
+            self._emit({"type": "throttled", "limit": limiter.limit})
+
+    def _post(self, payload: bytes, headers: dict[str, str], scope: CancelScope,
+              on_status: Callable[[int], None] | None = None) -> Any:
         url = self.settings.edit_url
-        with scope.active(self._emit, secrets=self._secrets) as ctx:
+        with scope.active(self._emit, on_status, secrets=self._secrets) as ctx:
             try:
                 response = self._session.post(url, data=payload, headers=headers, timeout=self.timeout,
                                               allow_redirects=False, stream=True)

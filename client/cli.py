@@ -73,6 +73,8 @@ class Progress:
         return False
 
     def on_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") != "retry":
+            return
         waking = " · endpoint waking up" if event.get("waking") else ""
         self.note = f" · retry {event['attempt']} ({event['reason']}){waking}"
         if not self.live and not self.quiet:

@@ -25,8 +25,8 @@ class EditRequest:
     naming the field; ``body(service, images)`` gives the JSON body."""
 
     prompt: str
-    endpoint_id: str = ""
-    adapter_route: str = ""
+    endpoint_id: str | None = ""
+    adapter_route: str | None = ""
     num_inference_steps: int = 20
     guidance_scale: float | None = None
     seed: int | None = None
@@ -61,7 +61,7 @@ class EditRequest:
         """``ENDPOINT_ID[:ADAPTER_ROUTE]`` (dedicated), the adapter route or None (container)."""
         parts = {}
         for name in ("endpoint_id", "adapter_route"):
-            value = getattr(self, name)
+            value = getattr(self, name) or ""  # None = not given
             if not isinstance(value, str):
                 raise FriendliInputError(name, "must be text")
             value = value.strip()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from ..client.errors import FriendliInputError
 from .endpoint import ENDPOINT_TYPE, Endpoint, resolve
-from .run import EditRun, request_params
+from .run import NodeRun, edit_request
 
 log = logging.getLogger(__name__)
 
@@ -14,6 +16,8 @@ FORMATS = ["png", "jpeg", "jpg", "raw", "url"]
 MATCH_INPUT, ENDPOINT_SIZE = "match input", "endpoint size"
 SEED_MAX = 0xFFFFFFFF
 MULTI_INPUTS = 6
+FAIL, KEEP_ORIGINAL = "fail", "keep original"
+ON_FAILURE = [FAIL, KEEP_ORIGINAL]
 
 
 def _required(seed_tooltip: str) -> dict[str, Any]:
@@ -36,7 +40,7 @@ def _required(seed_tooltip: str) -> dict[str, Any]:
     }
 
 
-def _optional(size_tooltip: str, mask_tooltip: str) -> dict[str, Any]:
+def _optional(*, size_tooltip: str, mask_tooltip: str) -> dict[str, Any]:
     return {
         "adapter_route": ("STRING", {"default": "", "tooltip": (
             "Optional LoRA adapter route (sent as ENDPOINT_ID:ADAPTER_ROUTE). A connected FriendliEndpoint "
@@ -49,12 +53,12 @@ def _optional(size_tooltip: str, mask_tooltip: str) -> dict[str, Any]:
     }
 
 
-def _inputs(image: dict[str, Any], seed_tooltip: str, size_tooltip: str, mask_tooltip: str,
+def _inputs(image: dict[str, Any], *, seed_tooltip: str, size_tooltip: str, mask_tooltip: str,
             optional_images: dict[str, Any] | None = None) -> dict:
     """INPUT_TYPES shared by both edit nodes; ``image`` holds the required image input(s)."""
     return {
         "required": image | _required(seed_tooltip),
-        "optional": (optional_images or {}) | _optional(size_tooltip, mask_tooltip),
+        "optional": (optional_images or {}) | _optional(size_tooltip=size_tooltip, mask_tooltip=mask_tooltip),
         "hidden": {"unique_id": "UNIQUE_ID"},
     }
 
@@ -66,10 +70,12 @@ class FriendliImageEdit:
     DESCRIPTION = ("Edits each image of the batch with a FriendliAI Dedicated Endpoint or Friendli Container "
                    "(one request per image, several at once). The API key comes from the FRIENDLI_TOKEN "
                    "environment variable or Settings > Friendli, never from the workflow.")
-    RETURN_TYPES = ("IMAGE", "STRING")
-    RETURN_NAMES = ("image", "seeds")
+    RETURN_TYPES = ("IMAGE", "STRING", "MASK")
+    RETURN_NAMES = ("image", "seeds", "failed")
     OUTPUT_TOOLTIPS = ("The edited images, in the input's batch order and channel count.",
-                       "The seed of each image as the endpoint reports it, comma-separated.")
+                       "The seed of each image as the endpoint reports it, comma-separated.",
+                       "1 over every pixel of an image that failed (kept unchanged with on_failure = keep "
+                       "original), 0 elsewhere.")
     FUNCTION = "edit"
 
     @classmethod
@@ -78,49 +84,64 @@ class FriendliImageEdit:
             {"image": ("IMAGE", {"tooltip": (
                 "Images to edit; each image of the batch is its own request. Sent as RGB: alpha and "
                 "single-channel images get their channels back on the result.")})},
-            "Seed of the first image; image i of the batch gets seed + i, so each is reproducible.",
-            ("match input: each result is resized (bicubic, antialiased) back to its input's size. "
-             "endpoint size: keep the size the endpoint returns; if results differ, all are resized to "
-             "the first result's size."),
-            ("Optional MASK (1 = edit). The result is composited over the original on this machine, "
-             "mask × edited + (1 − mask) × original, so pixels where the mask is 0 stay unchanged. Resized "
-             "(bilinear) to the image and its batch repeated or cut to the image batch, as "
-             "ImageCompositeMasked does. The endpoint itself never sees the mask."))
+            seed_tooltip="Seed of the first image; image i of the batch gets seed + i, so each is reproducible.",
+            size_tooltip=("match input: each result is resized (bicubic, antialiased) back to its input's size. "
+                          "endpoint size: keep the size the endpoint returns; if results differ, all are resized "
+                          "to the first result's size."),
+            mask_tooltip=("Optional MASK (1 = edit). The result is composited over the original on this machine, "
+                          "mask × edited + (1 − mask) × original, so pixels where the mask is 0 stay unchanged. "
+                          "Resized (bilinear) to the image and its batch repeated or cut to the image batch, as "
+                          "ImageCompositeMasked does. The endpoint itself never sees the mask."))
         types["optional"]["max_concurrency"] = ("INT", {"default": 4, "min": 1, "max": 16, "step": 1, "tooltip": (
-            "How many images of the batch are sent at the same time.")})
+            "How many images of this node are sent at the same time (the endpoint's shared limit in "
+            "Settings > Friendli applies on top).")})
+        types["optional"]["on_failure"] = (ON_FAILURE, {"default": FAIL, "tooltip": (
+            "fail: the node fails when an image still fails after its retries, naming it. keep original: "
+            "failed images come back unchanged, the node succeeds with a warning, and the failed output marks "
+            "them.")})
         return types
 
-    def edit(self, image: Any, prompt: str, endpoint_id: str, num_inference_steps: int, guidance_scale: float,
-             seed: int, response_format: str, adapter_route: str = "", mask: Any = None,
-             endpoint: Endpoint | None = None, output_size: str = MATCH_INPUT, max_concurrency: int = 4,
-             unique_id: Any = None) -> tuple[Any, str]:
+    async def edit(self, image: Any, prompt: str, endpoint_id: str, num_inference_steps: int,
+                   guidance_scale: float, seed: int, response_format: str, adapter_route: str = "",
+                   mask: Any = None, endpoint: Endpoint | None = None, output_size: str = MATCH_INPUT,
+                   max_concurrency: int = 4, on_failure: str = FAIL, unique_id: Any = None) -> tuple[Any, str, Any]:
         from . import tensors
 
         image = tensors.check_image(image)
         if mask is not None:
             tensors.check_mask(mask)  # fail before sending anything
-        params = request_params(num_inference_steps, guidance_scale, response_format)
-        run = EditRun(resolve(endpoint, endpoint_id, adapter_route), len(image), unique_id, max_concurrency)
-        run.check(prompt, **params)
-        keep_size = output_size == MATCH_INPUT
+        if on_failure not in ON_FAILURE:
+            raise FriendliInputError("on_failure", f"{on_failure!r} is not one of {', '.join(ON_FAILURE)}")
+        target = resolve(endpoint, endpoint_id, adapter_route)
+        request = edit_request(num_inference_steps, guidance_scale, response_format, prompt, seed, target)
+        size = tuple(image.shape[1:3]) if output_size == MATCH_INPUT else None
 
-        def job(index: int):
-            def one() -> tuple[Any, int]:
-                sent = (int(seed) + index) % (SEED_MAX + 1)
-                results = run.edit(tensors.to_rgb_uint8(image[index]), prompt, index=index, seed=sent, **params)
-                if len(results) > 1:
-                    log.warning("Friendli: the endpoint returned %d images for image %d; using the first",
-                                len(results), index + 1)
-                size = tuple(image.shape[1:3]) if keep_size else None
-                first = results[0]
-                return tensors.finish(first.image, image[index], size), sent if first.seed is None else first.seed
-            return one
+        with NodeRun(target, request, len(image), unique_id, max_concurrency) as node_run:
+            def job(index: int) -> Callable[[], tuple[Any, int]]:
+                def one() -> tuple[Any, int]:
+                    sent = (int(seed) + index) % (SEED_MAX + 1)
+                    pixels = node_run.cpu(tensors.to_rgb_uint8, image[index])
+                    results = node_run.send(index, pixels, request.with_seed(sent))
+                    if len(results) > 1:
+                        log.warning("Friendli: the endpoint returned %d images for image %d; using the first",
+                                    len(results), index + 1)
+                    first = results[0]
+                    edited = node_run.cpu(lambda: tensors.to_result(first.image, image[index], size))
+                    return edited, sent if first.seed is None else first.seed
+                return one
 
-        results = run.run([job(i) for i in range(len(image))])
-        out = tensors.stack_same_size([r[0] for r in results])
-        if mask is not None:
-            out = tensors.composite(image, out, mask)
-        return out, run.finish([r[1] for r in results])
+            results = await node_run.execute([job(i) for i in range(len(image))],
+                                             keep_failures=on_failure == KEEP_ORIGINAL)
+            failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
+            for i in failed:
+                log.warning("Friendli: image %d of %d failed and was kept unchanged: %s", i + 1, len(image),
+                            results[i])
+            edited = [image[i] if i in failed else r[0] for i, r in enumerate(results)]
+            out = tensors.stack_same_size(edited)
+            if mask is not None:
+                out = tensors.composite(image, out, mask)
+            seeds = [r[1] for r in results if not isinstance(r, BaseException)]
+            return out, node_run.finish(seeds, failed), tensors.failed_mask(out, failed)
 
 
 class FriendliMultiImageEdit:
@@ -142,17 +163,18 @@ class FriendliMultiImageEdit:
                 for n in range(2, MULTI_INPUTS + 1)}
         return _inputs(
             {"image_1": ("IMAGE", {"tooltip": f"The first (main) reference image. {note}"})},
-            "Seed of the request.",
-            ("match input: the result is resized (bicubic, antialiased) to image_1's size. endpoint size: keep "
-             "the endpoint's size; several results of differing sizes are resized to the first one's size."),
-            ("Optional MASK (1 = edit), composited over image_1 on this machine: mask × edited + "
-             "(1 − mask) × image_1, resized and batch-repeated as ImageCompositeMasked does."),
+            seed_tooltip="Seed of the request.",
+            size_tooltip=("match input: the result is resized (bicubic, antialiased) to image_1's size. endpoint "
+                          "size: keep the endpoint's size; several results of differing sizes are resized to the "
+                          "first one's size."),
+            mask_tooltip=("Optional MASK (1 = edit), composited over image_1 on this machine: mask × edited + "
+                          "(1 − mask) × image_1, resized and batch-repeated as ImageCompositeMasked does."),
             optional_images=more)
 
-    def edit(self, image_1: Any, prompt: str, endpoint_id: str, num_inference_steps: int, guidance_scale: float,
-             seed: int, response_format: str, adapter_route: str = "", mask: Any = None,
-             endpoint: Endpoint | None = None, output_size: str = MATCH_INPUT, unique_id: Any = None,
-             **images: Any) -> tuple[Any, str]:
+    async def edit(self, image_1: Any, prompt: str, endpoint_id: str, num_inference_steps: int,
+                   guidance_scale: float, seed: int, response_format: str, adapter_route: str = "",
+                   mask: Any = None, endpoint: Endpoint | None = None, output_size: str = MATCH_INPUT,
+                   unique_id: Any = None, **images: Any) -> tuple[Any, str]:
         from . import tensors
 
         first = tensors.check_image(image_1, "image_1")
@@ -160,20 +182,21 @@ class FriendliMultiImageEdit:
                             for n in range(2, MULTI_INPUTS + 1) if images.get(f"image_{n}") is not None]
         if mask is not None:
             tensors.check_mask(mask)  # fail before sending anything
-        params = request_params(num_inference_steps, guidance_scale, response_format)
-        run = EditRun(resolve(endpoint, endpoint_id, adapter_route), 1, unique_id)
-        run.check(prompt, **params)
+        target = resolve(endpoint, endpoint_id, adapter_route)
+        request = edit_request(num_inference_steps, guidance_scale, response_format, prompt, seed, target)
         size = tuple(first.shape[1:3]) if output_size == MATCH_INPUT else None
 
-        def one() -> tuple[list[Any], list[int]]:
-            refs = [tensors.to_rgb_uint8(img) for batch in inputs for img in batch]
-            results = run.edit(refs, prompt, seed=int(seed), **params)
-            originals = tensors.repeat_to_batch(first, len(results))
-            return ([tensors.finish(r.image, originals[i], size) for i, r in enumerate(results)],
-                    [int(seed) if r.seed is None else r.seed for r in results])
+        with NodeRun(target, request, 1, unique_id) as node_run:
+            def one() -> tuple[list[Any], list[int]]:
+                refs = node_run.cpu(lambda: [tensors.to_rgb_uint8(img) for batch in inputs for img in batch])
+                results = node_run.send(0, refs, request)
+                originals = tensors.repeat_to_batch(first, len(results))
+                edited = node_run.cpu(lambda: [tensors.to_result(r.image, originals[i], size)
+                                               for i, r in enumerate(results)])
+                return edited, [int(seed) if r.seed is None else r.seed for r in results]
 
-        edited, seeds = run.run([one])[0]
-        out = tensors.stack_same_size(edited)
-        if mask is not None:
-            out = tensors.composite(first, out, mask)
-        return out, run.finish(seeds)
+            (edited, seeds), = await node_run.execute([one])
+            out = tensors.stack_same_size(edited)
+            if mask is not None:
+                out = tensors.composite(first, out, mask)
+            return out, node_run.finish(seeds)

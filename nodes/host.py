@@ -79,3 +79,13 @@ def credentials_path() -> Path | None:
     except (TypeError, OSError):
         log.warning("comfyui-friendli: ComfyUI's user directory is unknown; using the default credentials file")
         return None
+
+
+def user_folder() -> Path:
+    """``<ComfyUI user dir>/comfyui-friendli`` inside ComfyUI, else the folder of the default credentials file."""
+    path = credentials_path()
+    if path is None:
+        from ..client.config import default_credentials_path
+
+        path = default_credentials_path()
+    return path.parent

@@ -1,8 +1,9 @@
-"""Progress of one node run, reported to the host from the node's calling thread.
+"""Progress of one node run, reported to the host from the run's own thread.
 
-Worker threads only put client events (retries) on a queue; ``poll`` (called by
-``run_jobs`` every 0.1 s as its cancel hook) drains it and sends throttled updates:
-the host progress bar, the ``friendli.progress`` websocket event and the status text.
+Worker threads only put client events (retries, reused results, throttling, the endpoint's
+state) on a queue; ``poll`` (called by ``run_jobs`` every 0.1 s as its cancel hook) drains it
+and sends throttled updates: the host progress bar (for this node id), the ``friendli.progress``
+websocket event and the status text.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class BatchProgress:
         self.done = 0
         self.retries = 0
         self.waking = False
+        self.reused = 0
+        self.throttled: int | None = None  # the endpoint's lowered in-flight limit
+        self.endpoint: dict[str, Any] = {}  # state, phase and wait while the endpoint is not running
         self.started = time.monotonic()
         self._events: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._bar = host.progress_bar(total, self.node)
@@ -38,12 +42,20 @@ class BatchProgress:
         return time.monotonic() - self.started
 
     def text(self) -> str:
-        """E.g. ``3/8 done · 12.4 s · retry 2 · endpoint waking up``."""
+        """E.g. ``3/8 done · 12.4 s · retry 2 · endpoint waking up · 3 reused``."""
         parts = [f"{self.done}/{self.total} done", f"{self.elapsed:.1f} s"]
         if self.retries:
             parts.append(f"retry {self.retries}")
-        if self.waking:
+        if self.endpoint:
+            phase = self.endpoint.get("endpoint_phase")
+            parts.append(f"endpoint {str(self.endpoint['endpoint_state']).lower()}"
+                         + (f" · {str(phase).lower().replace('_', ' ')}" if phase else ""))
+        elif self.waking:
             parts.append("endpoint waking up")
+        if self.throttled:
+            parts.append(f"throttled to {self.throttled} in flight")
+        if self.reused:
+            parts.append(f"{self.reused} reused")
         return " · ".join(parts)
 
     def on_client_event(self, event: dict[str, Any]) -> None:
@@ -54,9 +66,10 @@ class BatchProgress:
         self._report("running", force=True)
 
     def image_done(self) -> None:
-        """One more image finished (calling thread)."""
+        """One more image finished (the run's thread)."""
         self.done += 1
         self.waking = False
+        self.endpoint = {}
         if self._bar is not None:
             self._bar.update_absolute(self.done, self.total)
         self._report("running")
@@ -72,9 +85,15 @@ class BatchProgress:
             self._sent_text = now
         return False
 
-    def finish(self, seeds: list[int]) -> None:
+    def finish(self, seeds: list[int], failed: list[int] | None = None) -> None:
+        """The run succeeded; ``failed`` (0-based) images were kept unchanged."""
         self._drain()
-        self._report("done", force=True, seeds=seeds)
+        extra: dict[str, Any] = {}
+        if failed:
+            extra["failed"] = [i + 1 for i in failed]
+            extra["warning"] = (f"image{'s' if len(failed) > 1 else ''} {', '.join(str(i + 1) for i in failed)} "
+                                f"of {self.total} failed and {'were' if len(failed) > 1 else 'was'} kept unchanged")
+        self._report("done", force=True, seeds=seeds, **extra)
 
     def fail(self, exc: BaseException, cancelled: bool) -> None:
         self._drain()
@@ -87,10 +106,20 @@ class BatchProgress:
                 event = self._events.get_nowait()
             except queue.Empty:
                 return
-            if event.get("type") == "retry":
+            kind = event.get("type")
+            if kind == "retry":
                 self.retries += 1
                 self.waking = self.waking or bool(event.get("waking"))
-                self._dirty = True
+            elif kind == "reused":
+                self.reused += 1
+            elif kind == "throttled":
+                self.throttled = event.get("limit")
+            elif kind == "endpoint" and event.get("status") in ("RUNNING", "READY"):
+                self.endpoint = {}
+            elif kind == "endpoint":
+                self.endpoint = {"endpoint_state": event.get("status"), "endpoint_phase": event.get("phase"),
+                                 "endpoint_wait": round(float(event.get("waited") or 0), 1)}
+            self._dirty = True
 
     def _report(self, state: str, force: bool = False, **extra: Any) -> None:
         """Send the event and the status text now, or (throttled) mark them due for ``poll``."""
@@ -100,7 +129,8 @@ class BatchProgress:
             return
         host.send_event(EVENT, {"node": self.node, "state": state, "done": self.done, "total": self.total,
                                 "elapsed": round(self.elapsed, 2), "retries": self.retries,
-                                "waking": self.waking, **extra})
+                                "waking": self.waking, "reused": self.reused, "throttled": self.throttled,
+                                **self.endpoint, **extra})
         host.send_text(self.text(), self.node)
         self._sent_event = self._sent_text = now
         self._dirty = False

@@ -1,84 +1,146 @@
-"""One node run: the client, the concurrent requests, progress, interruption and errors."""
+"""One node execution: its client, its requests on worker threads, progress, and stopping.
+
+A run is awaited by the node's coroutine while its work (encoding, HTTP, decoding) goes on in
+threads, so ComfyUI executes other nodes meanwhile. All runs in flight share one interruption:
+the host's interrupt flag is global and reset by whoever raises it, so the first run to see it
+stops every run, and a run that fails stops the others of the prompt too.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import numpy as np
-
+from ..client import prefs
 from ..client.api import EditedImage, FriendliImageClient, ImageLike
-from ..client.config import DEDICATED, MISSING_TOKEN_HELP
-from ..client.errors import FriendliCancelledError, FriendliConfigError
+from ..client.errors import FriendliCancelledError
+from ..client.request import EditRequest
 from ..client.runner import OrderedSlots, run_jobs
+from ..client.scheduler import run_cpu
+from ..client.transport import CancelScope
 from . import host
 from .endpoint import Endpoint
 from .progress import BatchProgress
 
 T = TypeVar("T")
 
+_runs: set["NodeRun"] = set()
+_runs_lock = threading.Lock()
 
-def request_params(steps: int, guidance_scale: float, response_format: str) -> dict[str, Any]:
-    """The client's keyword arguments for the shared widgets (a negative guidance = leave it to the endpoint)."""
+
+def stop_all(error: FriendliCancelledError, *, but: "NodeRun | None" = None) -> None:
+    """Stop every run in flight (except ``but``)."""
+    with _runs_lock:
+        runs = [r for r in _runs if r is not but]
+    for run in runs:
+        run.scope.cancel(error)
+
+
+def edit_request(steps: int, guidance_scale: float, response_format: str, prompt: str, seed: int,
+                 endpoint: Endpoint) -> EditRequest:
+    """The request of the shared widgets (a negative guidance = leave it to the endpoint)."""
     guidance = None if guidance_scale is None or guidance_scale < 0 else float(guidance_scale)
-    return {"num_inference_steps": int(steps), "guidance_scale": guidance, "response_format": response_format}
+    return EditRequest(prompt=prompt, endpoint_id=endpoint.endpoint_id, adapter_route=endpoint.adapter_route,
+                       num_inference_steps=int(steps), guidance_scale=guidance, seed=int(seed),
+                       response_format=response_format)
 
 
-class EditRun:
-    """The client and the progress of one node execution; ``run`` sends the jobs."""
+class NodeRun:
+    """The client, progress and stop switch of one node execution; use as a context manager."""
 
-    def __init__(self, endpoint: Endpoint, total: int, node_id: Any, concurrency: int = 1) -> None:
-        self.endpoint = endpoint
-        self.concurrency = max(1, int(concurrency))
-        self._slots = OrderedSlots(self.concurrency)  # requests in flight, sent in job order
+    def __init__(self, endpoint: Endpoint, request: EditRequest, total: int, node_id: Any,
+                 concurrency: int = 1) -> None:
+        settings = prefs.read(host.user_folder() / prefs.FILE_NAME)
         self.progress = BatchProgress(total, node_id)
-        self.client = FriendliImageClient(service=endpoint.service, base_url=endpoint.base_url or None,
-                                          team=endpoint.team or None, credentials_path=host.credentials_path(),
-                                          on_event=self.progress.on_client_event)
-        self._stop = threading.Event()  # set when the run ends, so abandoned requests stop waiting
+        self.client = FriendliImageClient(
+            service=endpoint.service, base_url=endpoint.base_url or None, team=endpoint.team or None,
+            credentials_path=host.credentials_path(), trusted_hosts=settings.trusted_hosts,
+            max_in_flight=settings.max_in_flight, on_event=self.progress.on_client_event)
+        try:
+            self.client.check_ready(request)  # no key, an untrusted host, a bad field: before anything is sent
+        except BaseException:
+            self.client.close()
+            raise
+        self.request = request
+        self.concurrency = max(1, int(concurrency))
+        self.scope = CancelScope(self.client.deadline)
+        self._slots = OrderedSlots(self.concurrency)  # requests in flight, sent in job order
 
-    def check(self, prompt: str, **params: Any) -> None:
-        """Fail before sending anything: missing key, and every field the client validates."""
-        if self.client.settings.service == DEDICATED and not self.client.settings.token:
-            raise FriendliConfigError(MISSING_TOKEN_HELP)
-        self.client.build_body(np.zeros((1, 1, 3), np.uint8), prompt, endpoint_id=self.endpoint.endpoint_id,
-                               adapter_route=self.endpoint.adapter_route, **params)
+    def __enter__(self) -> "NodeRun":
+        return self
 
-    def edit(self, image: ImageLike | Sequence[ImageLike], prompt: str, index: int = 0,
-             **params: Any) -> list[EditedImage]:
-        """Request ``index`` of the run (a list image = one multi-image request), abandoned once the run ends.
+    def __exit__(self, *exc: object) -> None:
+        self.scope.cancel()  # whatever is still running stops now
+        self.client.close()
 
-        The body is encoded before the request waits for one of the run's ``concurrency`` slots, so
-        the next requests are ready the moment a slot frees; decoding happens after the slot is freed.
-        """
-        body = self.client.build_body(image, prompt, endpoint_id=self.endpoint.endpoint_id,
-                                      adapter_route=self.endpoint.adapter_route, **params)
-        with self._slots.slot(index, self._stop.is_set):
-            return self.client.send(body, cancel=self._stop.is_set)
+    def cpu(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the process-wide CPU pool (encoding, decoding), stopped with the run."""
+        return run_cpu(fn, *args, stop=self.scope.event)
 
-    def run(self, jobs: Sequence[Callable[[], T]]) -> list[T]:
-        """Run the jobs (twice ``concurrency`` threads: half of them prepare the next requests) with
-        progress; raise the host's interruption when cancelled."""
+    def send(self, index: int, image: ImageLike | Sequence[ImageLike], request: EditRequest) -> list[EditedImage]:
+        """Request ``index`` of the run: encoded on the CPU pool, then sent when one of the run's
+        ``concurrency`` slots frees (in job order), so the next bodies are ready in time."""
+        try:
+            body = self.cpu(self.client.body, request, image)
+        except BaseException:
+            with self._slots.slot(index, lambda: self.scope.stopped):
+                pass  # let the requests after this one go on
+            raise
+        with self._slots.slot(index, lambda: self.scope.stopped):
+            return self.client.send(body, self.scope)
+
+    async def execute(self, jobs: Sequence[Callable[[], T]], *, keep_failures: bool = False) -> list[T]:
+        """Run the jobs on ``2 × concurrency`` threads (half of them prepare the next requests) and
+        await them; raise the host's interruption when cancelled. Failed jobs are returned as
+        exceptions with ``keep_failures``."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[list[T]] = loop.create_future()
+
+        def deliver(ok: bool, value: Any) -> None:
+            if not done.done():
+                done.set_result(value) if ok else done.set_exception(value)
+
+        def work() -> None:
+            try:
+                result: Any = run_jobs(jobs, workers=2 * self.concurrency, cancel=self._poll, scope=self.scope,
+                                       on_done=lambda index, value: self.progress.image_done(),
+                                       keep_failures=keep_failures)
+                ok = True
+            except BaseException as exc:  # noqa: BLE001 - handed to the coroutine
+                result, ok = exc, False
+            loop.call_soon_threadsafe(deliver, ok, result)
+
+        with _runs_lock:
+            _runs.add(self)
         self.progress.start()
         try:
-            return run_jobs(jobs, workers=2 * self.concurrency, cancel=self._poll,
-                            on_done=lambda index, result: self.progress.image_done())
+            threading.Thread(target=work, daemon=True, name="friendli-run").start()
+            return await done
+        except asyncio.CancelledError:  # the host gave up on the prompt
+            self.scope.cancel()
+            raise
         except BaseException as exc:
             cancelled = isinstance(exc, FriendliCancelledError) or host.is_interruption(exc)
             self.progress.fail(exc, cancelled)
+            stop_all(FriendliCancelledError("cancelled by the user" if cancelled else
+                                            "stopped: another Friendli node of this prompt failed"), but=self)
             if isinstance(exc, FriendliCancelledError):
                 host.raise_interrupted(exc)
             raise
         finally:
-            self._stop.set()
-            self.client.close()
+            with _runs_lock:
+                _runs.discard(self)
 
-    def finish(self, seeds: list[int]) -> str:
+    def finish(self, seeds: list[int], failed: list[int] | None = None) -> str:
         """Report success; the seeds as the node's STRING output."""
-        self.progress.finish(seeds)
+        self.progress.finish(seeds, failed or [])
         return ", ".join(str(s) for s in seeds)
 
     def _poll(self) -> bool:
+        """run_jobs' cancel hook, every 0.1 s on the run's thread: progress, and the host's interruption."""
         self.progress.poll()
-        return host.interrupted()
+        if host.interrupted():
+            stop_all(FriendliCancelledError("cancelled by the user"))
+        return self.scope.stopped

@@ -64,7 +64,7 @@ def match_channels(rgb: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return rgb
 
 
-def finish(array: np.ndarray, original: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
+def to_result(array: np.ndarray, original: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
     """A decoded result as [H,W,C] float with ``original``'s channels, resized to ``size`` (h, w) if given."""
     rgb = from_uint8(array)
     if size is not None:
@@ -112,3 +112,10 @@ def composite(original: torch.Tensor, edited: torch.Tensor, mask: torch.Tensor) 
     original = resize(repeat_to_batch(original, batch), height, width)
     weight = fit_mask(mask, batch, height, width)
     return weight * edited + (1 - weight) * original
+
+
+def failed_mask(images: torch.Tensor, failed: list[int]) -> torch.Tensor:
+    """A MASK [B,H,W] of ``images``' size: 1 over every pixel of the ``failed`` images, 0 elsewhere."""
+    mask = torch.zeros(images.shape[:3], dtype=torch.float32)
+    mask[failed] = 1.0
+    return mask

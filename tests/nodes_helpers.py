@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import sys
 import threading
@@ -42,7 +43,7 @@ def run_edit(nodes, image, prompt="make it blue", **kw):
     """FriendliImageEdit with the defaults a fresh node has; returns (image, seeds)."""
     args = dict(endpoint_id="test-endpoint", num_inference_steps=20, guidance_scale=-1.0, seed=7,
                 response_format="png") | kw
-    return nodes.edit.FriendliImageEdit().edit(image, prompt, **args)
+    return asyncio.run(nodes.edit.FriendliImageEdit().edit(image, prompt, **args))[:2]
 
 
 class FakeHost:
@@ -147,8 +148,12 @@ def workflow_to_prompt(workflow: dict, input_types: dict[str, dict]) -> dict:
         types = input_types[node["type"]]
         names = widget_names(types)
         values = node.get("widgets_values", [])
-        assert len(values) == len(names), f"{node['type']} #{node['id']}: {len(values)} widget values, {len(names)} widgets"
+        # a workflow saved before a widget was appended has fewer values: the frontend keeps the defaults
+        assert len(values) <= len(names), f"{node['type']} #{node['id']}: {len(values)} widget values, {len(names)} widgets"
         inputs = {name: value for (name, _), value in zip(names, values) if name is not None}
+        for name, spec in names[len(values):]:
+            if name is not None:
+                inputs[name] = spec[1]["default"]
         for slot in node.get("inputs", []):
             if slot.get("link") is not None:
                 _, origin, origin_slot, target, _, _ = links[slot["link"]]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import importlib
 import io
 import json
 import subprocess
@@ -149,8 +151,26 @@ def test_token_is_read_from_the_credentials_file(nodes, online, monkeypatch, tmp
     assert online.requests[0].header("Authorization") == f"Bearer {TOKEN}"
 
 
-def test_endpoint_node_overrides_widgets(nodes, online, monkeypatch):
+def trust(pack, *hosts: str) -> None:
+    """Add hosts to Settings > Friendli > Trusted hosts (the preferences file beside the credentials)."""
+    prefs = importlib.import_module(pack.__name__ + ".client.prefs")
+    prefs.write(prefs.validate({"trusted_hosts": list(hosts)}), prefs.default_path())
+
+
+def test_workflow_base_url_gets_the_key_only_when_trusted(nodes, online, monkeypatch, pack, client_pkg):
+    monkeypatch.delenv("FRIENDLI_BASE_URL")  # the emulator is now only named by the workflow
+    endpoint = nodes.endpoint.FriendliEndpoint().build("dedicated", "test-endpoint", "", online.base_url, "")[0]
+    with pytest.raises(client_pkg.FriendliConfigError, match="Trusted hosts") as info:
+        run_edit(nodes, batch(2), endpoint=endpoint)
+    assert online.base_url.split("//")[1] in str(info.value) and online.requests == []
+    trust(pack, online.base_url.split("//")[1])
+    run_edit(nodes, batch(1), endpoint=endpoint)
+    assert online.requests[0].header("Authorization") == f"Bearer {TOKEN}"
+
+
+def test_endpoint_node_overrides_widgets(nodes, online, monkeypatch, pack):
     monkeypatch.delenv("FRIENDLI_BASE_URL")
+    trust(pack, online.base_url.split("//")[1])
     endpoint = nodes.endpoint.FriendliEndpoint().build("dedicated", "test-endpoint", "lora-1", online.base_url,
                                                        "team-9")[0]
     run_edit(nodes, batch(1), endpoint_id="widget-endpoint", adapter_route="widget-route", endpoint=endpoint)
@@ -178,7 +198,8 @@ def test_node_definitions_follow_the_conventions(pack):
     edit = pack.NODE_CLASS_MAPPINGS["FriendliImageEdit"].INPUT_TYPES()
     assert list(edit["required"]) == ["image", "prompt", "endpoint_id", "num_inference_steps", "guidance_scale",
                                       "seed", "response_format"]
-    assert list(edit["optional"]) == ["adapter_route", "mask", "endpoint", "output_size", "max_concurrency"]
+    assert list(edit["optional"]) == ["adapter_route", "mask", "endpoint", "output_size", "max_concurrency",
+                                      "on_failure"]
     assert edit["hidden"] == {"unique_id": "UNIQUE_ID"}
     assert edit["required"]["seed"][1]["control_after_generate"] is True
     assert edit["required"]["response_format"][0] == FORMATS
@@ -209,5 +230,5 @@ def test_prompt_dict_holds_no_token(nodes, online):
     }
     endpoint = nodes.endpoint.FriendliEndpoint().build(**prompt["1"]["inputs"])[0]
     inputs = {k: v for k, v in prompt["2"]["inputs"].items() if k not in ("image", "endpoint")}
-    out, seeds = nodes.edit.FriendliImageEdit().edit(batch(1), endpoint=endpoint, unique_id="2", **inputs)
+    out, seeds, _ = asyncio.run(nodes.edit.FriendliImageEdit().edit(batch(1), endpoint=endpoint, unique_id="2", **inputs))
     assert TOKEN not in json.dumps(prompt) + repr(endpoint) + seeds

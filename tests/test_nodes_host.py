@@ -25,15 +25,15 @@ def test_host_adapter_is_inert_outside_comfyui(nodes):
         host.raise_interrupted(KeyError("the cause"))
 
 
-def test_progress_bar_events_and_text_from_the_calling_thread(nodes, online, fake_host):
+def test_progress_bar_events_and_text_carry_the_node_id(nodes, online, fake_host):
     out, seeds = run_edit(nodes, batch(4), unique_id="12")
     assert fake_host.bar == [(1, 4), (2, 4), (3, 4), (4, 4)]
     events = fake_host.progress_events()
     assert events[0] | {"elapsed": 0} == {"node": "12", "state": "running", "done": 0, "total": 4, "elapsed": 0,
-                                          "retries": 0, "waking": False}
+                                          "retries": 0, "waking": False, "reused": 0, "throttled": None}
     assert events[-1]["state"] == "done" and events[-1]["done"] == 4 and events[-1]["seeds"] == [7, 8, 9, 10]
     assert len(events) <= 3  # start, at most one throttled update (4 images finish within 0.25 s), end
-    assert {(sid, thread) for _, _, sid, thread in fake_host.events} == {("client-1", threading.current_thread().name)}
+    assert {(sid, data["node"]) for _, data, sid, _ in fake_host.events} == {("client-1", "12")}  # from any thread
     assert fake_host.texts[-1][0].startswith("4/4 done · ") and fake_host.texts[-1][1] == "12"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 
@@ -17,7 +18,7 @@ from nodes_helpers import batch, nodes, online, tensor  # noqa: F401 - fixtures
 def run_multi(nodes, image_1, **kw):
     args = dict(endpoint_id="test-endpoint", num_inference_steps=20, guidance_scale=-1.0, seed=11,
                 response_format="png") | kw
-    return nodes.edit.FriendliMultiImageEdit().edit(image_1, "put them together", **args)
+    return asyncio.run(nodes.edit.FriendliMultiImageEdit().edit(image_1, "put them together", **args))
 
 
 def sent_images(request) -> list[np.ndarray]:
