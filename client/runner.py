@@ -73,6 +73,8 @@ def run_jobs(
     try:
         for _ in range(total):
             index, ok, value = _next(finished, scope, cancel, poll)
+            if not ok and scope.stopped:
+                scope.check()  # the job failed because the run was stopped: say why
             if not ok and not (keep_failures and _is_item_failure(value)):
                 if total == 1:
                     raise value  # type: ignore[misc]
