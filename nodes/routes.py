@@ -9,14 +9,13 @@ dependencies do not.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 from ..client import config, prefs
-from ..client.errors import FriendliConfigError, FriendliInputError
+from ..client.errors import FriendliConfigError, FriendliInputError, scrub
 from . import host
 
 if TYPE_CHECKING:
@@ -39,16 +38,15 @@ def status(path: Path) -> dict[str, Any]:
     result: dict[str, Any] = {
         "configured": bool(token),
         "source": source,
-        "token_hint": "…" + token[-4:] if token else None,
+        "token_hint": ("…" + token[-4:] if len(token) >= 12 else "…") if token else None,  # never a short key whole
         "credentials_file": str(path),
         "env_overrides_file": source == "environment" and bool(stored.get("token")),
     }
     try:
         settings = config.resolve_settings(config.DEDICATED, credentials_path=path)
         result.update(base_url=settings.base_url, team=settings.team)
-    except FriendliConfigError as exc:  # e.g. an invalid FRIENDLI_BASE_URL: show it, with the reason
-        result.update(base_url=os.environ.get(config.BASE_URL_ENV, ""),
-                      team=os.environ.get(config.TEAM_ENV) or stored.get("team"), error=str(exc))
+    except FriendliConfigError as exc:  # e.g. an invalid FRIENDLI_BASE_URL: say so, without its secrets
+        result.update(base_url=None, team=None, error=scrub(str(exc), [token]))
     return result
 
 

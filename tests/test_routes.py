@@ -216,3 +216,12 @@ async def test_deeply_nested_json_is_a_400_not_a_traceback(client):
     for path in ("/friendli/credentials", "/friendli/preferences"):
         status, data = await call(client, "POST", path, data=body, headers={"Content-Type": "application/json"})
         assert status == 400 and "JSON" in data["error"]
+
+
+@pytest.mark.asyncio
+async def test_status_shows_nothing_secret(client, monkeypatch):
+    monkeypatch.setenv("FRIENDLI_BASE_URL", "https://user:hunter2-password@[::1/x")
+    monkeypatch.setenv("FRIENDLI_TOKEN", "flp_1")  # a key this short is never shown, not even its end
+    status, data = await call(client, "GET", "/friendli/status", secrets=(TOKEN, OTHER, "hunter2", "flp_1"))
+    assert status == 200 and data["configured"] and data["token_hint"] == "…"
+    assert data["error"] and data["base_url"] is None
