@@ -63,7 +63,7 @@ class CancelScope:
         self.event = threading.Event()  # set once the scope is stopped
         self._error: FriendliError | None = None
         self._lock = threading.Lock()
-        self._connections: set[HTTPConnection] = set()
+        self._sockets: set[socket.socket] = set()
 
     @property
     def stopped(self) -> bool:
@@ -78,9 +78,9 @@ class CancelScope:
             if self._error is None:
                 self._error = error or FriendliCancelledError("cancelled by the user")
             self.event.set()
-            connections = list(self._connections)
-        for conn in connections:
-            _shutdown(conn)
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
 
     def check(self) -> None:
         """Raise the scope's error when it is stopped or its deadline has passed."""
@@ -119,15 +119,15 @@ class CancelScope:
         finally:
             _local.ctx = previous
             with self._lock:
-                self._connections.difference_update(ctx.connections)
+                self._sockets.difference_update(ctx.sockets)
 
-    def _track(self, conn: HTTPConnection, ctx: "RequestContext") -> None:
+    def _track(self, sock: socket.socket, ctx: "RequestContext") -> None:
         with self._lock:
-            self._connections.add(conn)
-            ctx.connections.append(conn)
+            self._sockets.add(sock)
+            ctx.sockets.append(sock)
             stopped = self.stopped
         if stopped:
-            _shutdown(conn)
+            _shutdown(sock)
 
 
 @dataclass
@@ -138,7 +138,7 @@ class RequestContext:
     emit: Callable[[Event], None] | None
     on_status: Callable[[int], None] | None
     secrets: tuple[str, ...]
-    connections: list[HTTPConnection] = field(default_factory=list)
+    sockets: list[socket.socket] = field(default_factory=list)
     waking: bool = False  # the last answer said the endpoint is waking up
 
 
@@ -149,13 +149,11 @@ def current() -> RequestContext | None:
     return getattr(_local, "ctx", None)
 
 
-def _shutdown(conn: HTTPConnection) -> None:
-    sock = getattr(conn, "sock", None)
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 # ---- connections that a scope can shut down ---------------------------------------------------
@@ -171,8 +169,9 @@ class _Tracked:
 
     def _track(self) -> None:
         ctx = current()
-        if ctx is not None:
-            ctx.scope._track(self, ctx)  # type: ignore[arg-type]
+        sock = getattr(self, "sock", None)  # kept: http.client drops conn.sock while the response reads on
+        if ctx is not None and sock is not None:
+            ctx.scope._track(sock, ctx)
 
 
 class _HTTPConnection(_Tracked, HTTPConnection):
@@ -309,6 +308,16 @@ def read_body(response: requests.Response, limit: int, *, truncate: bool = False
     except ValueError:
         declared = -1
     ctx = current()
+    expired = threading.Event()
+    timer = None
+    if deadline is not None and ctx is not None:  # a watchdog: a trickling server can block any single read
+        def expire() -> None:
+            expired.set()
+            for sock in list(ctx.sockets):
+                _shutdown(sock)
+        timer = threading.Timer(max(deadline - time.monotonic(), 0.0), expire)
+        timer.daemon = True
+        timer.start()
     chunks: list[bytes] = []
     size = 0
     try:
@@ -317,8 +326,8 @@ def read_body(response: requests.Response, limit: int, *, truncate: bool = False
         for chunk in response.raw.stream(CHUNK, decode_content=True):
             if ctx is not None:
                 ctx.scope.check()
-            if deadline is not None and time.monotonic() > deadline:
-                raise FriendliTimeoutError(f"{what} did not arrive in time; it is coming in too slowly")
+            if expired.is_set():
+                break
             size += len(chunk)
             if size > limit:
                 if not truncate:
@@ -326,8 +335,15 @@ def read_body(response: requests.Response, limit: int, *, truncate: bool = False
                 chunks.append(chunk[:limit - (size - len(chunk))])
                 break
             chunks.append(chunk)
+    except Exception:
+        if not expired.is_set():
+            raise
     finally:
+        if timer is not None:
+            timer.cancel()
         response.close()
+    if expired.is_set():
+        raise FriendliTimeoutError(f"{what} did not arrive in time; it is coming in too slowly")
     return b"".join(chunks)
 
 
