@@ -1,6 +1,7 @@
-"""Torch-free client for Friendli image edits: Python API, emulator and the friendli-edit command."""
+"""Torch-free client library for Friendli image edits (no ComfyUI, no torch)."""
 
 from .api import EditedImage, FriendliImageClient
+from .request import EditRequest
 from .config import CONTAINER, DEDICATED, Settings, resolve_settings
 from .errors import (
     FriendliAuthError,
@@ -22,7 +23,7 @@ from .runner import run_jobs
 from .version import __version__
 
 __all__ = [
-    "CONTAINER", "DEDICATED", "EditedImage", "FriendliAuthError", "FriendliBatchError", "FriendliCancelledError",
+    "CONTAINER", "DEDICATED", "EditRequest", "EditedImage", "FriendliAuthError", "FriendliBatchError", "FriendliCancelledError",
     "FriendliConfigError", "FriendliEndpointWakingError", "FriendliError", "FriendliImageClient",
     "FriendliInputError", "FriendliNetworkError", "FriendliNotFoundError", "FriendliRateLimitError",
     "FriendliResponseError", "FriendliServerError", "FriendliTimeoutError", "FriendliValidationError",

@@ -252,9 +252,12 @@ class FriendliImageClient:
                         url, headers={"User-Agent": USER_AGENT}, stream=True, allow_redirects=False,
                         timeout=(min(self.timeout[0], remaining), min(self.timeout[1], remaining)))
                     if response.is_redirect:
-                        location = response.headers.get("Location", "")
+                        location = response.headers.get("Location", "").strip()
                         response.close()
-                        url = urljoin(url, location) if location.strip() else None
+                        if not location:
+                            raise FriendliResponseError(f"{host} redirected the result download without saying where "
+                                                        "to (no Location header); run the node again")
+                        url = urljoin(url, location)
                         continue
                     if response.status_code != 200:
                         response.close()
