@@ -141,7 +141,7 @@ class FriendliImageEdit:
             if mask is not None:
                 out = tensors.composite(image, out, mask)
             seeds = [r[1] for r in results if not isinstance(r, BaseException)]
-            return out, node_run.finish(seeds, failed), tensors.failed_mask(out, failed)
+            return out, node_run.succeed(seeds, failed), tensors.failed_mask(out, failed)
 
 
 class FriendliMultiImageEdit:
@@ -199,4 +199,4 @@ class FriendliMultiImageEdit:
             out = tensors.stack_same_size(edited)
             if mask is not None:
                 out = tensors.composite(first, out, mask)
-            return out, node_run.finish(seeds)
+            return out, node_run.succeed(seeds)

@@ -85,7 +85,7 @@ class BatchProgress:
             self._sent_text = now
         return False
 
-    def finish(self, seeds: list[int], failed: list[int] | None = None) -> None:
+    def report_done(self, seeds: list[int], failed: list[int] | None = None) -> None:
         """The run succeeded; ``failed`` (0-based) images were kept unchanged."""
         self._drain()
         extra: dict[str, Any] = {}
@@ -95,7 +95,7 @@ class BatchProgress:
                                 f"of {self.total} failed and {'were' if len(failed) > 1 else 'was'} kept unchanged")
         self._report("done", force=True, seeds=seeds, **extra)
 
-    def fail(self, exc: BaseException, cancelled: bool) -> None:
+    def report_failure(self, exc: BaseException, cancelled: bool) -> None:
         self._drain()
         extra = {} if cancelled else {"message": str(exc)}
         self._report("cancelled" if cancelled else "error", force=True, **extra)

@@ -123,7 +123,7 @@ class NodeRun:
             raise
         except BaseException as exc:
             cancelled = isinstance(exc, FriendliCancelledError) or host.is_interruption(exc)
-            self.progress.fail(exc, cancelled)
+            self.progress.report_failure(exc, cancelled)
             stop_all(FriendliCancelledError("cancelled by the user" if cancelled else
                                             "stopped: another Friendli node of this prompt failed"), but=self)
             if isinstance(exc, FriendliCancelledError):
@@ -133,9 +133,9 @@ class NodeRun:
             with _runs_lock:
                 _runs.discard(self)
 
-    def finish(self, seeds: list[int], failed: list[int] | None = None) -> str:
+    def succeed(self, seeds: list[int], failed: list[int] | None = None) -> str:
         """Report success; the seeds as the node's STRING output."""
-        self.progress.finish(seeds, failed or [])
+        self.progress.report_done(seeds, failed or [])
         return ", ".join(str(s) for s in seeds)
 
     def _poll(self) -> bool:
