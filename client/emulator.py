@@ -25,6 +25,7 @@ import io
 import json
 import re
 import secrets
+import select
 import socket
 import sys
 import threading
@@ -202,6 +203,7 @@ class Emulator:
         self.file_requests: list[RecordedRequest] = []
         self.latency = 0.0
         self.output_size: tuple[int, int] | None = None
+        self.in_flight = self.max_in_flight = 0  # API requests being answered now / at most at once
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._faults: deque[tuple[str, dict[str, Any]]] = deque()
@@ -277,23 +279,25 @@ class Emulator:
             self._faults.extend((kind, dict(params)) for _ in range(times))
 
     def reset(self) -> None:
-        """Clear faults, recorded requests, stored files, latency, output_size and the seed counter."""
+        """Clear faults, recorded requests, stored files, latency, output_size, the seed counter and
+        the in-flight maximum."""
         with self._lock:
             self._faults.clear()
             del self.requests[:], self.file_requests[:]
             self._files.clear()
             self.latency, self.output_size, self._seed_counter = 0.0, None, 0
+            self.max_in_flight = self.in_flight
 
     # -- internals --
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
             self._conns.add(conn) if add else self._conns.discard(conn)
 
-    def _sleep(self, seconds: float) -> bool:
-        """Sleep in small slices; False when the emulator stopped meanwhile."""
+    def _sleep(self, seconds: float, conn: socket.socket | None = None) -> bool:
+        """Sleep in small slices; False when the emulator stopped or the client hung up meanwhile."""
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
-            if self._stop.wait(min(left, 0.05)):
+            if self._stop.wait(min(left, 0.05)) or (conn is not None and _hung_up(conn)):
                 return False
         return not self._stop.is_set()
 
@@ -324,6 +328,16 @@ class Emulator:
             h.reply(200, data, ctype="image/png")
 
     def _handle_api(self, h: _Handler) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self._answer_api(h)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer_api(self, h: _Handler) -> None:
         rec = self._record(h, self.requests)
         if rec is None:
             return
@@ -340,7 +354,7 @@ class Emulator:
         with self._lock:
             kind, params = self._faults.popleft() if self._faults else (None, {})
         delay = self.latency + (float(params.get("seconds", 0)) if kind == "latency" else 0.0)
-        if not self._sleep(delay):
+        if not self._sleep(delay, h.connection):
             h.close_connection = True  # stopped while sleeping: drop
             return None
         try:
@@ -517,6 +531,15 @@ class Emulator:
         if declared is not None and declared.replace("image/jpg", "image/jpeg") != actual:
             raise ValueError(f"data URI MIME type {declared} does not match the image data ({actual})")
         return img
+
+
+def _hung_up(conn: socket.socket) -> bool:
+    """True when the peer closed or shut down its side (readable, and nothing to read)."""
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+        return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 def _is_int(value: Any) -> bool:
