@@ -19,12 +19,13 @@ import requests
 from PIL import Image
 
 from . import codec
-from .config import CONTAINER, DEDICATED, MISSING_TOKEN_HELP, check_key_destination, resolve_settings
+from .config import CONTAINER, DEDICATED, MISSING_TOKEN_HELP, check_key_destination, host_port, resolve_settings
 from .errors import (FriendliConfigError, FriendliEndpointWakingError, FriendliError, FriendliInputError,
                      FriendliRateLimitError, FriendliResponseError, FriendliTimeoutError)
 from .request import RESPONSE_FORMATS, EditRequest
 from .runner import run_jobs
 from .scheduler import EndpointLimiter, limiter_for
+from .store import ResultStore, StoredResult, request_key
 from .transport import (ERROR_BODY_MAX, CancelScope, download_session, error_for_exception, error_for_status,
                         host_of, make_session, parse_json, read_body)
 from .version import __version__
@@ -76,6 +77,7 @@ class FriendliImageClient:
         download_timeout: float = 120.0,
         deadline: float = 1800.0,
         max_in_flight: int = 8,
+        store: ResultStore | None = None,
         max_retries: int = 5,
         backoff_factor: float = 0.5,
         on_event: Callable[[dict[str, Any]], None] | None = None,
@@ -87,6 +89,7 @@ class FriendliImageClient:
         self.download_timeout = download_timeout
         self.deadline = deadline
         self.max_in_flight = max_in_flight
+        self.store = store
         self.on_event = on_event
         self._session = make_session(max_retries, backoff_factor)
         self._download_session = download_session()  # no auth, ever
@@ -150,6 +153,18 @@ class FriendliImageClient:
         default a new one with the client's deadline)."""
         scope = scope or CancelScope(self.deadline)
         headers = self._headers()
+        key = request_key(self.settings.service, self._api_host, body) if self.store is not None else None
+        stored = self.store.get(key) if key is not None else None
+        if stored:
+            self._emit({"type": "reused"})
+            return [EditedImage(r.data, r.mime, r.seed, r.response_format) for r in stored]
+        results = self._fetch(body, headers, scope)
+        if key is not None:
+            self.store.put(key, [StoredResult(r.data, r.mime, r.seed, r.response_format) for r in results])
+        return results
+
+    def _fetch(self, body: dict[str, Any], headers: dict[str, str], scope: CancelScope) -> list[EditedImage]:
+        """Send the request to the endpoint (within its shared in-flight limit) and fetch the results."""
         payload = json.dumps(body).encode("utf-8")
         limiter = limiter_for(self.settings.base_url, str(body.get("model") or ""), self.max_in_flight)
         limiter.acquire(scope.event)
@@ -289,6 +304,12 @@ class FriendliImageClient:
                 f"the endpoint returned a result URL on {host}, a local or private address; refusing to fetch it "
                 "(only a base URL on such an address may do that)")
         return host_of(url)
+
+    @cached_property
+    def _api_host(self) -> str:
+        """scheme://host:port of the base URL (part of a result store key)."""
+        name, port = host_port(self.settings.base_url)
+        return f"{urlsplit(self.settings.base_url).scheme}://{name}:{port}"
 
     @cached_property
     def _base_is_local(self) -> bool:

@@ -15,7 +15,9 @@ from typing import Any
 from .api import RESPONSE_FORMATS, EditedImage, FriendliImageClient
 from .config import CONTAINER, DEDICATED
 from .errors import FriendliConfigError, FriendliError, FriendliInputError
+from . import prefs
 from .runner import run_jobs
+from .store import ResultStore
 from .version import __version__
 
 SAMPLE_IMAGE = Path(__file__).with_name("data") / "sample.png"
@@ -48,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", help="API base URL (default FRIENDLI_BASE_URL or the service's)")
     p.add_argument("--team", help="team id sent as X-Friendli-Team (default FRIENDLI_TEAM)")
     p.add_argument("--read-timeout", type=float, default=600.0, help="seconds to wait for an answer (default 600)")
+    p.add_argument("--no-store", action="store_true",
+                   help="don't answer a repeated seeded request from the local result store (~/.cache/comfyui-friendli)")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the written paths")
     p.add_argument("--demo", action="store_true",
                    help="edit a sample image with a local emulator of the API (no key, no network)")
@@ -138,6 +142,13 @@ def run(args: argparse.Namespace, client: FriendliImageClient, progress: Progres
     return paths
 
 
+def _store() -> ResultStore | None:
+    """The command line's result store (the user cache folder), unless the preferences turned it off."""
+    settings = prefs.read()
+    return ResultStore(ResultStore.default_folder(), int(settings.result_store_gib * 2**30)) \
+        if settings.result_store else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -166,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             token="demo-token" if emulator else None,
             base_url=emulator.base_url if emulator else args.base_url,
             team=args.team, read_timeout=args.read_timeout, on_event=progress.on_event,
+            store=None if args.no_store or emulator else _store(),
         ) as client:
             run(args, client, progress)
         return 0

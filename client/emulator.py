@@ -175,6 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
             data, ctype = body.encode(), ctype or "text/plain; charset=utf-8"
         else:
             data, ctype = body, ctype or "application/octet-stream"
+        self.server.emulator._answered(self)
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -331,9 +332,17 @@ class Emulator:
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        h.counted = True
         try:
             self._answer_api(h)
         finally:
+            self._answered(h)
+
+    def _answered(self, h: _Handler) -> None:
+        """The request stops counting as in flight (before its answer is written, so the client's
+        next request can never be counted together with it)."""
+        if getattr(h, "counted", False):
+            h.counted = False
             with self._lock:
                 self.in_flight -= 1
 

@@ -1,13 +1,15 @@
 """Server routes behind the Friendli settings panel: status and the stored credentials.
 
 ``GET /friendli/status``, ``POST /friendli/credentials``, ``DELETE /friendli/credentials`` and
-``GET``/``POST /friendli/preferences`` (ComfyUI mirrors each under ``/api``). No answer ever contains the token beyond its last 4
+``GET``/``POST /friendli/preferences``, ``GET``/``DELETE /friendli/store`` (ComfyUI mirrors each
+under ``/api``). No answer ever contains the token beyond its last 4
 characters. aiohttp is imported only when the routes are built: ComfyUI ships it, the pack's own
 dependencies do not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 from ..client import config, prefs
+from ..client.store import ResultStore
 from ..client.errors import FriendliConfigError, FriendliInputError, scrub
 from . import host
 
@@ -152,6 +155,24 @@ def make_routes(credentials_path: Callable[[], Path]) -> "web.RouteTableDef":
             return answer({"error": f"could not write {path}: {exc.strerror or type(exc).__name__}"}, 500)
         return answer(updated.to_json())
 
+    def store_info() -> dict[str, Any]:
+        settings = prefs.read(preferences_path(credentials_path()))
+        store = ResultStore(store_folder(credentials_path()), int(settings.result_store_gib * 2**30))
+        return {"enabled": settings.result_store, **store.stats()}
+
+    @routes.get("/friendli/store")
+    @guard
+    async def get_store(request: web.Request) -> web.Response:
+        return answer(await asyncio.to_thread(store_info))
+
+    @routes.delete("/friendli/store")
+    @guard
+    async def delete_store(request: web.Request) -> web.Response:
+        def clear() -> dict[str, Any]:
+            ResultStore(store_folder(credentials_path()), 0).clear()
+            return store_info()
+        return answer(await asyncio.to_thread(clear))
+
     @routes.delete("/friendli/credentials")
     @guard
     async def delete_credentials(request: web.Request) -> web.Response:
@@ -168,6 +189,11 @@ def make_routes(credentials_path: Callable[[], Path]) -> "web.RouteTableDef":
 def preferences_path(credentials_path: Path) -> Path:
     """The preferences file lives beside the credentials file."""
     return credentials_path.with_name(prefs.FILE_NAME)
+
+
+def store_folder(credentials_path: Path) -> Path:
+    """The result store lives beside the credentials file."""
+    return credentials_path.parent / "results"
 
 
 def comfy_credentials_path() -> Path:

@@ -19,12 +19,14 @@ from ..client.errors import FriendliCancelledError
 from ..client.request import EditRequest
 from ..client.runner import OrderedSlots, run_jobs
 from ..client.scheduler import run_cpu
+from ..client.store import ResultStore
 from ..client.transport import CancelScope
 from . import host
 from .endpoint import Endpoint
 from .progress import BatchProgress
 
 T = TypeVar("T")
+RESULTS_FOLDER = "results"  # beside the credentials file, as nodes/routes.store_folder says
 
 _runs: set["NodeRun"] = set()
 _runs_lock = threading.Lock()
@@ -36,6 +38,13 @@ def stop_all(error: FriendliCancelledError, *, but: "NodeRun | None" = None) -> 
         runs = [r for r in _runs if r is not but]
     for run in runs:
         run.scope.cancel(error)
+
+
+def result_store(settings: prefs.Preferences) -> ResultStore | None:
+    """The result store in ComfyUI's user folder, unless Settings > Friendli turned it off."""
+    if not settings.result_store:
+        return None
+    return ResultStore(host.user_folder() / RESULTS_FOLDER, int(settings.result_store_gib * 2**30))
 
 
 def edit_request(steps: int, guidance_scale: float, response_format: str, prompt: str, seed: int,
@@ -57,7 +66,8 @@ class NodeRun:
         self.client = FriendliImageClient(
             service=endpoint.service, base_url=endpoint.base_url or None, team=endpoint.team or None,
             credentials_path=host.credentials_path(), trusted_hosts=settings.trusted_hosts,
-            max_in_flight=settings.max_in_flight, on_event=self.progress.on_client_event)
+            max_in_flight=settings.max_in_flight, store=result_store(settings),
+            on_event=self.progress.on_client_event)
         try:
             self.client.check_ready(request)  # no key, an untrusted host, a bad field: before anything is sent
         except BaseException:

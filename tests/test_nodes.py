@@ -154,7 +154,7 @@ def test_token_is_read_from_the_credentials_file(nodes, online, monkeypatch, tmp
 def trust(pack, *hosts: str) -> None:
     """Add hosts to Settings > Friendli > Trusted hosts (the preferences file beside the credentials)."""
     prefs = importlib.import_module(pack.__name__ + ".client.prefs")
-    prefs.write(prefs.validate({"trusted_hosts": list(hosts)}), prefs.default_path())
+    prefs.write(prefs.validate({"trusted_hosts": list(hosts)}, prefs.read()), prefs.default_path())
 
 
 def test_workflow_base_url_gets_the_key_only_when_trusted(nodes, online, monkeypatch, pack, client_pkg):

@@ -29,7 +29,7 @@ async def gather(*coroutines, timeout: float = 30.0):
 
 def set_preferences(pack, **fields) -> None:
     prefs = importlib.import_module(pack.__name__ + ".client.prefs")
-    prefs.write(prefs.validate(fields), prefs.default_path())
+    prefs.write(prefs.validate(fields, prefs.read()), prefs.default_path())
 
 
 def wait_until(condition, timeout: float = 5.0) -> bool:

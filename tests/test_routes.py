@@ -225,3 +225,17 @@ async def test_status_shows_nothing_secret(client, monkeypatch):
     status, data = await call(client, "GET", "/friendli/status", secrets=(TOKEN, OTHER, "hunter2", "flp_1"))
     assert status == 200 and data["configured"] and data["token_hint"] == "…"
     assert data["error"] and data["base_url"] is None
+
+
+@pytest.mark.asyncio
+async def test_store_size_and_clear(client, cred_path, pack):
+    store_mod = importlib.import_module(pack.__name__ + ".client.store")
+    store = store_mod.ResultStore(cred_path.parent / "results", 10**6)
+    store.put("b" * 64, [store_mod.StoredResult(b"x" * 1000, "image/png", 1, "png")])
+    status, data = await call(client, "GET", "/friendli/store")
+    assert status == 200 and data["enabled"] is True and data["entries"] == 1 and data["size_bytes"] > 1000
+    assert data["max_bytes"] == 4 * 2**30 and data["path"] == str(cred_path.parent / "results")
+    status, data = await call(client, "DELETE", "/friendli/store")
+    assert status == 200 and data["entries"] == 0 and store.get("b" * 64) is None
+    status, _ = await call(client, "DELETE", "/friendli/store", headers={"Origin": "http://evil.example"})
+    assert status == 403

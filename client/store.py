@@ -1,0 +1,164 @@
+"""The result store: successful answers kept on disk, so a repeated seeded request costs nothing.
+
+One file per request key: a JSON header line, then the result files' bytes back to back. Writes
+are atomic (a temporary file renamed into place), so concurrent threads and processes never see
+half an entry; an entry that fails to parse is removed and counts as missing. The folder is
+size-capped; reading an entry refreshes its modification time, and the least recently used
+entries go first. The key hashes the request body as sent (model, every field, the exact image
+bytes, the seed), the service and the API host — never the API key or the team.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".entry"
+MAX_HEADER = 64 * 1024
+MAX_RESULTS = 64
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """One result file as the endpoint sent it, with its MIME type and seed."""
+
+    data: bytes
+    mime: str
+    seed: int | None
+    response_format: str
+
+
+def request_key(service: str, api_host: str, body: dict[str, Any]) -> str | None:
+    """The store key of a request, or None when it has no fixed seed (never answered from the store)."""
+    if not isinstance(body, dict) or body.get("seed") is None:
+        return None
+    canonical = json.dumps([service, api_host, body], sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+class ResultStore:
+    """A size-capped folder of results keyed by ``request_key``."""
+
+    def __init__(self, folder: Path, max_bytes: int) -> None:
+        self.folder = Path(folder)
+        self.max_bytes = int(max_bytes)
+
+    @staticmethod
+    def default_folder() -> Path:
+        """Outside ComfyUI: the user's cache directory (inside, the pack uses its user folder)."""
+        if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+            base = Path(os.environ["LOCALAPPDATA"])
+        else:
+            base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        return base / "comfyui-friendli" / "results"
+
+    def _path(self, key: str) -> Path:
+        if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+            raise ValueError("not a store key")
+        return self.folder / f"{key}{SUFFIX}"
+
+    def get(self, key: str) -> list[StoredResult] | None:
+        """The stored results of ``key`` (refreshing its recency), or None."""
+        path = self._path(key)
+        try:
+            with open(path, "rb") as f:
+                results = _read_entry(f, self.max_bytes)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            log.warning("comfyui-friendli: removing an unreadable result store entry %s", path.name)
+            path.unlink(missing_ok=True)
+            return None
+        try:
+            os.utime(path)
+        except OSError:
+            pass
+        return results
+
+    def put(self, key: str, results: list[StoredResult]) -> None:
+        """Store ``results`` under ``key``; disk problems are logged, never raised."""
+        try:
+            header = json.dumps([{"size": len(r.data), "mime": r.mime, "seed": r.seed,
+                                  "response_format": r.response_format} for r in results]).encode()
+            size = len(header) + 1 + sum(len(r.data) for r in results)
+            if not results or len(results) > MAX_RESULTS or size > self.max_bytes or len(header) > MAX_HEADER:
+                return
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(header + b"\n")
+                    for r in results:
+                        f.write(r.data)
+                os.replace(tmp, self._path(key))
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            self._evict()
+        except OSError as exc:
+            log.warning("comfyui-friendli: could not write the result store (%s); going on without it",
+                        exc.strerror or type(exc).__name__)
+
+    def clear(self) -> None:
+        """Remove every entry."""
+        for path in self._entries():
+            path.unlink(missing_ok=True)
+
+    def stats(self) -> dict[str, Any]:
+        """Entries, bytes used, the cap and the folder."""
+        sizes = [_stat(p) for p in self._entries()]
+        sizes = [s for s in sizes if s is not None]
+        return {"entries": len(sizes), "size_bytes": sum(s.st_size for s in sizes),
+                "max_bytes": self.max_bytes, "path": str(self.folder)}
+
+    def _entries(self) -> list[Path]:
+        try:
+            return [p for p in self.folder.iterdir() if p.name.endswith(SUFFIX)]
+        except OSError:
+            return []
+
+    def _evict(self) -> None:
+        """Remove least recently used entries until the folder fits the cap."""
+        entries = [(s.st_mtime, s.st_size, p) for p in self._entries() if (s := _stat(p)) is not None]
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in sorted(entries, key=lambda e: e[0]):
+            if total <= self.max_bytes:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except OSError:
+        return None
+
+
+def _read_entry(f: Any, max_bytes: int) -> list[StoredResult]:
+    """Parse an entry, checking every field; ValueError when it is not a complete, valid entry."""
+    header = json.loads(f.readline(MAX_HEADER))
+    if not isinstance(header, list) or not 0 < len(header) <= MAX_RESULTS:
+        raise ValueError("bad header")
+    results = []
+    for item in header:
+        size, seed = item.get("size"), item.get("seed")
+        mime, fmt = item.get("mime"), item.get("response_format")
+        if not (isinstance(size, int) and 0 < size <= max_bytes and isinstance(mime, str) and isinstance(fmt, str)
+                and (seed is None or isinstance(seed, int))):
+            raise ValueError("bad item")
+        data = f.read(size)
+        if len(data) != size:
+            raise ValueError("truncated")
+        results.append(StoredResult(data, mime, seed, fmt))
+    if f.read(1):
+        raise ValueError("trailing bytes")
+    return results
