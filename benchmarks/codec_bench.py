@@ -52,7 +52,7 @@ class PackPaths:
         self.codec = sub(pack, "client.codec")
         self.api = sub(pack, "client.api")
         self.transport = sub(pack, "client.transport")
-        self.emulator_module = sub(pack, "client.emulator")
+        self.emulator_module = sub(pack, "emulator")
         self.client = self.api.FriendliImageClient(token=TOKEN, base_url=emulator.base_url)
         self.to_uint8, self.to_tensor, self.tensor_source = tensor_functions(pack)
         self.emulator = emulator

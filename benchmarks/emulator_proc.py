@@ -11,12 +11,10 @@ deterministic), so on a small machine the emulator's CPU work stops competing wi
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.util
+import importlib
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,61 +41,14 @@ def emulator_process(latency: float, cache: bool = False) -> Iterator[dict[str, 
             proc.wait()
 
 
-def answer_at_latency(emulator: object, latency: float) -> None:
-    """Hold each API answer until ``latency`` s after the request arrived (work done meanwhile counts)."""
-    handle = emulator._handle_api
-
-    def handle_api(h: object) -> None:
-        due = time.monotonic() + latency
-        reply = h.reply
-
-        def reply_when_due(*args: object, **kwargs: object) -> None:
-            time.sleep(max(0.0, due - time.monotonic()))
-            reply(*args, **kwargs)
-
-        h.reply = reply_when_due
-        handle(h)
-
-    emulator._handle_api = handle_api
-
-
-def answer_from_cache(emulator: object) -> None:
-    """Answer a byte-identical edit request with the answer it got the first time."""
-    record, answer, answers = emulator._record, emulator._answer_edit, {}
-
-    def record_with_key(h: object, into: list) -> object:
-        rec = record(h, into)
-        if rec is not None:
-            h.bench_key = hashlib.blake2b(rec.raw, digest_size=16).digest()
-        return rec
-
-    def cached_answer(h: object, service: str, body: object, keep_file: bool) -> None:
-        key = getattr(h, "bench_key", None)
-        if key in answers:
-            args, kwargs = answers[key]
-            return h.reply(*args, **kwargs)
-        reply = h.reply
-
-        def keep(*args: object, **kwargs: object) -> None:
-            if args[0] == 200:
-                answers[key] = args, kwargs
-            reply(*args, **kwargs)
-
-        h.reply = keep
-        return answer(h, service, body, keep_file)
-
-    emulator._record, emulator._answer_edit = record_with_key, cached_answer
-
-
 def main() -> None:
-    spec = importlib.util.spec_from_file_location("friendli_emulator", ROOT / "client" / "emulator.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)  # the emulator needs only the standard library, numpy and Pillow
-    with module.Emulator(token=TOKEN, endpoints=("bench",)) as emulator:
-        answer_at_latency(emulator, float(sys.argv[1]))
-        if sys.argv[2:] == ["1"]:
-            answer_from_cache(emulator)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from common import load_pack
+
+    emulator_module = importlib.import_module(load_pack().__name__ + ".emulator")
+    with emulator_module.Emulator(token=TOKEN, endpoints=("bench",)) as emulator:
+        emulator.latency = float(sys.argv[1])  # answered LATENCY s after arrival, its own work included
+        emulator.cache_responses = sys.argv[2:] == ["1"]
         print(json.dumps({"base_url": emulator.base_url, "files_base_url": emulator.files_base_url}), flush=True)
         sys.stdin.read()  # until the parent closes our stdin (or dies)
 

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         count = args.images or (2 if quick else 35)
         by_size = {1024: images.load(count, 1024, args.synthetic),
                    2048: images.load(1 if quick else 4, 2048, args.synthetic)}
-        with sub(pack, "client.emulator").Emulator(token=TOKEN, endpoints=("bench",)) as emulator:
+        with sub(pack, "emulator").Emulator(token=TOKEN, endpoints=("bench",)) as emulator:
             result["codec"] = codec_bench.run(pack, emulator, by_size, reps=1 if quick else 3,
                                               batch4_sizes=(1024,) if quick else (1024, 2048))
         print_codec(result["codec"])

@@ -6,6 +6,7 @@ import io
 import ipaddress
 import json
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +21,10 @@ from PIL import Image
 
 from . import codec
 from .config import CONTAINER, DEDICATED, MISSING_TOKEN_HELP, check_key_destination, host_port, resolve_settings
-from .errors import (FriendliConfigError, FriendliEndpointWakingError, FriendliError, FriendliInputError,
+from .errors import (FriendliAuthError, FriendliCancelledError, FriendliConfigError, FriendliEndpointStateError,
+                     FriendliEndpointWakingError, FriendliError, FriendliInputError,
                      FriendliRateLimitError, FriendliResponseError, FriendliTimeoutError)
+from .lifecycle import Lifecycle
 from .request import RESPONSE_FORMATS, EditRequest
 from .runner import run_jobs
 from .scheduler import EndpointLimiter, limiter_for
@@ -78,6 +81,7 @@ class FriendliImageClient:
         deadline: float = 1800.0,
         max_in_flight: int = 8,
         store: ResultStore | None = None,
+        status_poll: float = 3.0,
         max_retries: int = 5,
         backoff_factor: float = 0.5,
         on_event: Callable[[dict[str, Any]], None] | None = None,
@@ -90,7 +94,10 @@ class FriendliImageClient:
         self.deadline = deadline
         self.max_in_flight = max_in_flight
         self.store = store
+        self.status_poll = status_poll
         self.on_event = on_event
+        self._running: set[str] = set()  # endpoints seen running (the state is checked once per client)
+        self._running_lock = threading.Lock()
         self._session = make_session(max_retries, backoff_factor)
         self._download_session = download_session()  # no auth, ever
 
@@ -166,6 +173,8 @@ class FriendliImageClient:
     def _fetch(self, body: dict[str, Any], headers: dict[str, str], scope: CancelScope) -> list[EditedImage]:
         """Send the request to the endpoint (within its shared in-flight limit) and fetch the results."""
         payload = json.dumps(body).encode("utf-8")
+        if self.settings.service == DEDICATED:
+            self._wait_until_running(str(body.get("model") or "").partition(":")[0], headers, scope)
         limiter = limiter_for(self.settings.base_url, str(body.get("model") or ""), self.max_in_flight)
         limiter.acquire(scope.event)
         outcome = "other"
@@ -204,6 +213,28 @@ class FriendliImageClient:
     @property
     def _secrets(self) -> tuple[str, ...]:
         return (self.settings.token,) if self.settings.token else ()
+
+    def lifecycle(self) -> Lifecycle:
+        """The endpoint lifecycle routes (status, wake, sleep) with this client's key, team and base URL."""
+        return Lifecycle(self._session, self.settings.base_url, self._headers(), self.timeout)
+
+    def _wait_until_running(self, endpoint_id: str, headers: dict[str, str], scope: CancelScope) -> None:
+        """Before the first edit to an endpoint: ask its state, wake it if it sleeps, wait while it starts.
+        Only an optimisation: a server without the status route, or any error but a clear answer about
+        the endpoint, leaves the edit to go ahead as without it."""
+        with self._running_lock:
+            if endpoint_id in self._running:
+                return
+            lifecycle = Lifecycle(self._session, self.settings.base_url, headers, self.timeout)
+            with scope.active(self._emit, secrets=self._secrets):
+                try:
+                    lifecycle.wait_until_ready(endpoint_id, stop=scope.event, deadline=scope.deadline,
+                                               on_event=self._emit, poll=self.status_poll)
+                except (FriendliEndpointStateError, FriendliCancelledError, FriendliTimeoutError, FriendliAuthError):
+                    raise
+                except FriendliError:
+                    scope.check()
+            self._running.add(endpoint_id)
 
     def _throttle(self, limiter: EndpointLimiter, status: int) -> None:
         """A 429 on the way (before the retry): the endpoint's shared in-flight limit goes down."""

@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     emulator = None
     try:
         if args.demo:
-            from .emulator import Emulator
+            from ..emulator import Emulator
 
             emulator = Emulator(token="demo-token", endpoints=("demo-endpoint",)).start()
             args.images = args.images or [str(SAMPLE_IMAGE)]

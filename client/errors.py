@@ -62,6 +62,10 @@ class FriendliEndpointWakingError(FriendliServerError):
     """The endpoint was scaled to zero and is still waking up."""
 
 
+class FriendliEndpointStateError(FriendliError):
+    """The endpoint is failed, stopping or terminated: it will not answer."""
+
+
 class FriendliTimeoutError(FriendliError):
     """A connect or read timeout, or the total deadline, passed."""
 

@@ -40,7 +40,7 @@ def client_pkg(pack):
 
 @pytest.fixture(scope="session")
 def _emulator_server(pack):
-    emulator_module = importlib.import_module(pack.__name__ + ".client.emulator")
+    emulator_module = importlib.import_module(pack.__name__ + ".emulator")
     with emulator_module.Emulator(token=TOKEN) as emulator:
         yield emulator
 

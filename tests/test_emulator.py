@@ -17,8 +17,7 @@ from PIL import Image
 
 from conftest import ROOT, TOKEN, load_pack
 
-EMULATOR_PATH = ROOT / "client" / "emulator.py"
-emu_mod = importlib.import_module(load_pack().__name__ + ".client.emulator")
+emu_mod = importlib.import_module(load_pack().__name__ + ".emulator.server")
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff", "jpg": b"\xff\xd8\xff", "raw": b"RIFF"}
 
@@ -457,7 +456,11 @@ def test_stop_while_request_sleeps_and_port_reuse():
 
 
 def test_cli_serves_until_interrupted():
-    proc = subprocess.Popen([sys.executable, str(EMULATOR_PATH), "--port", "0", "--token", "cli-token"],
+    # `python -m comfyui_friendli.emulator` once installed; here the checkout loaded by path, as ComfyUI does
+    launcher = ("import sys, importlib.util as u; s = u.spec_from_file_location('pk', sys.argv[1] + '/__init__.py', "
+                "submodule_search_locations=[sys.argv[1]]); m = u.module_from_spec(s); sys.modules['pk'] = m; "
+                "s.loader.exec_module(m); from pk.emulator import main; sys.exit(main(sys.argv[2:]))")
+    proc = subprocess.Popen([sys.executable, "-c", launcher, str(ROOT), "--port", "0", "--token", "cli-token"],
                             stdout=subprocess.PIPE, text=True)
     try:
         base = proc.stdout.readline().strip()

@@ -10,8 +10,10 @@ The "edit" is a deterministic stand-in, NOT a model: the inputs are averaged (re
 one's size), then tinted per channel and striped faintly by a hash of (prompt, seed, steps,
 guidance). Same inputs give byte-identical output; another seed or prompt gives another output.
 
-Faults (``Emulator.fault``) are queued FIFO; each request to an edit route consumes one.
-Run ``python client/emulator.py --port 8080 --token T`` to serve until Ctrl-C.
+Faults (``Emulator.fault``) are queued FIFO; each request to an edit route consumes one. The
+endpoint's lifecycle (status, wake, sleep routes; sleeping and waking) is ``Emulator.endpoint``
+(emulator/lifecycle.py); edits get 503 while it is not running.
+Run ``python -m comfyui_friendli.emulator --port 8080 --token T`` to serve until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import io
 import json
 import re
 import secrets
@@ -34,10 +35,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-import numpy as np
 from PIL import Image
+
+from .lifecycle import ROUTE, EndpointSim
+from .stand_in import b64 as _b64
+from .stand_in import encode_image, stand_in_edit
+from .stand_in import open_image as _open_image
 
 MAX_IMAGE_BYTES = 50 * 1024 * 1024  # per decoded input image, as the API documents
 MAX_BODY_BYTES = 512 * 1024 * 1024
@@ -70,63 +75,6 @@ class RecordedRequest:
         """A header value, looked up case-insensitively."""
         lname = name.lower()
         return next((v for k, v in self.headers.items() if k.lower() == lname), default)
-
-
-# ---- the stand-in edit and image helpers -------------------------------------------------------
-
-def _hash_params(prompt: str, seed: int, steps: int, guidance: float | None) -> bytes:
-    guidance = None if guidance is None else float(guidance)  # 7 and 7.0 are the same request
-    return hashlib.sha256(json.dumps([prompt, seed, steps, guidance]).encode()).digest()
-
-
-def _mean_rgb(images: list[Image.Image]) -> np.ndarray:
-    """The inputs as float32 RGB, resized to the first one's size and averaged."""
-    first = images[0].convert("RGB")
-    acc = np.asarray(first, dtype=np.float32).copy()
-    for img in images[1:]:
-        acc += np.asarray(img.convert("RGB").resize(first.size, Image.Resampling.BILINEAR), np.float32)
-    return acc / len(images)
-
-
-def stand_in_edit(images: list[Image.Image], prompt: str, seed: int, steps: int,
-                  guidance: float | None, size: tuple[int, int] | None = None) -> Image.Image:
-    """Deterministic stand-in for a model edit; ``size`` is (width, height) of the output."""
-    arr = _mean_rgb(images)
-    digest = np.frombuffer(_hash_params(prompt, seed, steps, guidance), dtype=np.uint8).astype(np.float32)
-    scale = 0.75 + digest[0:3] / 255 * 0.25
-    offset = digest[3:6] / 255 * 80 - 40
-    h, w = arr.shape[:2]
-    stripes = ((np.arange(w)[None, :] + np.arange(h)[:, None] + int(digest[6])) // 4 % 2) * 6.0
-    out = np.clip(np.rint(arr * scale + offset + stripes[..., None]), 0, 255).astype(np.uint8)
-    img = Image.fromarray(out, "RGB")
-    if size is not None and img.size != tuple(size):
-        img = img.resize(tuple(size), Image.Resampling.BILINEAR)
-    return img
-
-
-def encode_image(img: Image.Image, fmt: str) -> bytes:
-    """png/url -> PNG, jpeg/jpg -> JPEG, raw -> lossless WebP (what raw holds is undocumented)."""
-    buf = io.BytesIO()
-    if fmt in ("jpeg", "jpg"):
-        img.save(buf, "JPEG", quality=95)
-    elif fmt == "raw":
-        img.save(buf, "WEBP", lossless=True)
-    else:
-        img.save(buf, "PNG", compress_level=1)
-    return buf.getvalue()
-
-
-def _open_image(data: bytes) -> Image.Image:
-    try:
-        img = Image.open(io.BytesIO(data))
-        img.load()
-        return img
-    except Exception as exc:  # Pillow raises many kinds for bad bytes
-        raise ValueError(f"the data is not a valid image ({type(exc).__name__})") from None
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 # ---- HTTP plumbing -----------------------------------------------------------------------------
@@ -167,6 +115,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
 
+    due = 0.0  # monotonic time before which the answer is not written (the emulated latency)
+    cache_key: bytes | None = None  # set when a 200 answer of this request may be cached
+
     def reply(self, status: int, body: Any, headers: dict[str, str] | None = None,
               ctype: str | None = None) -> None:
         if isinstance(body, (dict, list)):
@@ -175,7 +126,13 @@ class _Handler(BaseHTTPRequestHandler):
             data, ctype = body.encode(), ctype or "text/plain; charset=utf-8"
         else:
             data, ctype = body, ctype or "application/octet-stream"
-        self.server.emulator._answered(self)
+        emulator = self.server.emulator
+        if not emulator._sleep(self.due - time.monotonic(), self.connection):  # not before it is due
+            self.close_connection = True  # stopped, or the client hung up, meanwhile
+            return emulator._answered(self)
+        emulator._answered(self)
+        if self.cache_key is not None and status == 200:
+            emulator._remember(self.cache_key, (status, body, headers, ctype))
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -196,13 +153,18 @@ class Emulator:
     """Local emulator of the Dedicated and Container image-edit services (see module docstring)."""
 
     def __init__(self, token: str = "test-token", *, endpoints: Any = ("test-endpoint",),
-                 host: str = "127.0.0.1", port: int = 0, files_port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, files_port: int = 0, lifecycle_routes: bool = True) -> None:
         self.token, self.endpoints, self.host = token, set(endpoints), host
         self._ports = (port, files_port)
         self.base_url = self.files_base_url = ""
-        self.requests: list[RecordedRequest] = []
+        self.requests: list[RecordedRequest] = []  # edit routes (and unknown paths)
         self.file_requests: list[RecordedRequest] = []
-        self.latency = 0.0
+        self.lifecycle_requests: list[RecordedRequest] = []  # status, wake and sleep routes
+        self.endpoint = EndpointSim()  # the endpoint's simulated lifecycle, RUNNING by default
+        self.lifecycle_routes = lifecycle_routes  # False: a server without the status routes (404)
+        self.latency = 0.0  # each edit is answered this many seconds after it arrived, its work included
+        self.cache_responses = False  # answer a byte-identical edit request with its first answer
+        self._cache: dict[bytes, tuple[Any, ...]] = {}
         self.output_size: tuple[int, int] | None = None
         self.in_flight = self.max_in_flight = 0  # API requests being answered now / at most at once
         self._lock = threading.Lock()
@@ -284,7 +246,9 @@ class Emulator:
         the in-flight maximum."""
         with self._lock:
             self._faults.clear()
-            del self.requests[:], self.file_requests[:]
+            del self.requests[:], self.file_requests[:], self.lifecycle_requests[:]
+            self.endpoint.reset()
+            self._cache.clear()
             self._files.clear()
             self.latency, self.output_size, self._seed_counter = 0.0, None, 0
             self.max_in_flight = self.in_flight
@@ -329,6 +293,9 @@ class Emulator:
             h.reply(200, data, ctype="image/png")
 
     def _handle_api(self, h: _Handler) -> None:
+        match = ROUTE.match(urlsplit(h.path).path)
+        if match and self.lifecycle_routes:
+            return self._handle_lifecycle(h, *match.groups())
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -337,6 +304,21 @@ class Emulator:
             self._answer_api(h)
         finally:
             self._answered(h)
+
+    def _handle_lifecycle(self, h: _Handler, endpoint_id: str, action: str) -> None:
+        if self._record(h, self.lifecycle_requests) is None:
+            return
+        if not self._authorized(h.headers.get("Authorization")):
+            return h.reply(401, {"detail": "Invalid or missing API key"})
+        if unquote(endpoint_id) not in self.endpoints:
+            return h.reply(404, {"detail": f"Endpoint {unquote(endpoint_id)} not found"})
+        status, body = self.endpoint.answer(h.command, action)
+        h.reply(status, body)
+
+    def _remember(self, key: bytes, answer: tuple[Any, ...]) -> None:
+        with self._lock:
+            if len(self._cache) < 4096:
+                self._cache[key] = answer
 
     def _answered(self, h: _Handler) -> None:
         """The request stops counting as in flight (before its answer is written, so the client's
@@ -362,10 +344,14 @@ class Emulator:
             return h.reply(405, {"detail": "Method Not Allowed"}, {"Allow": "POST"})
         with self._lock:
             kind, params = self._faults.popleft() if self._faults else (None, {})
-        delay = self.latency + (float(params.get("seconds", 0)) if kind == "latency" else 0.0)
-        if not self._sleep(delay, h.connection):
-            h.close_connection = True  # stopped while sleeping: drop
-            return None
+        h.due = rec.time + self.latency + (float(params.get("seconds", 0)) if kind == "latency" else 0.0)
+        if kind is None and self.cache_responses:
+            h.cache_key = hashlib.blake2b(b"%s\0%s\0%s" % (h.path.encode(), str(h.headers.get(
+                "Authorization")).encode(), rec.raw), digest_size=16).digest()
+            with self._lock:
+                cached = self._cache.get(h.cache_key)
+            if cached is not None:
+                return h.reply(*cached)
         try:
             if kind is None or not self._answer_fault(h, kind, params, service, rec.body):
                 self._answer_edit(h, service, body, keep_file=kind != "url_missing")
@@ -416,6 +402,11 @@ class Emulator:
             return h.reply(422, {"detail": errors})
         if service == "dedicated" and params["model"].split(":")[0] not in self.endpoints:
             return h.reply(404, {"detail": f"Endpoint {params['model'].split(':')[0]} not found"})
+        if service == "dedicated" and not self.endpoint.running:
+            self.endpoint.wake()  # a request wakes a sleeping endpoint, as the real one does
+            state = self.endpoint.status()
+            return h.reply(503, {"detail": f"Endpoint is {state['status'].lower()} and is now waking up; retry later"
+                                 if state["status"] != "FAILED" else f"Endpoint failed: {state['errorCode']}"})
         seed = params["seed"]
         if seed is None:
             with self._lock:
@@ -603,5 +594,3 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,148 @@
+"""A Dedicated Endpoint's lifecycle: its state, waking it, putting it to sleep, waiting until it runs.
+
+Routes (beta in the official SDK; same key and team header as the edit route):
+``GET /dedicated/beta/endpoint/{id}/status``, ``PUT …/wake``, ``PUT …/sleep``, each answering
+``{"status", "createdAt", "updatedAt", "phase", "errorCode"}``. The state check is an
+optimisation: when the route is unavailable (403/404/405, a proxy or container without it, an
+answer that is not the status object) everything goes on as without it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from .errors import (FriendliCancelledError, FriendliEndpointStateError, FriendliError, FriendliTimeoutError,
+                     scrub)
+from .transport import ERROR_BODY_MAX, error_for_exception, error_for_status, host_of, read_body
+
+STATUSES = ("UNKNOWN", "INITIALIZING", "RUNNING", "UPDATING", "SLEEPING", "AWAKING", "FAILED", "STOPPING",
+            "TERMINATING", "TERMINATED", "READY")
+PHASES = ("REQUESTING_VIRTUAL_MACHINE", "DOWNLOADING_MODEL", "ENGINE_INITIALIZING")
+READY = ("RUNNING", "READY")
+STARTING = ("INITIALIZING", "AWAKING", "UPDATING")
+GONE = ("FAILED", "STOPPING", "TERMINATING", "TERMINATED")
+ERROR_WORDS = {  # the SDK's InferenceDeploymentErrorCode values we can explain
+    "INFERENCE_ENGINE_MEMORY_ERROR": "the model does not fit the GPU memory of the endpoint's instance",
+    "INFERENCE_ENGINE_INITIALIZATION_ERROR": "the inference engine failed to start",
+    "MODEL_DOWNLOAD_ERROR": "the model could not be downloaded",
+    "INSUFFICIENT_CAPACITY": "no GPU of the requested type was available",
+    "INVALID_MODEL": "the model is not supported or its files are invalid",
+}
+
+
+@dataclass(frozen=True)
+class EndpointStatus:
+    """The parts of the status answer the pack uses, validated."""
+
+    status: str
+    phase: str | None = None
+    error_code: str | None = None
+
+    @classmethod
+    def parse(cls, data: Any) -> "EndpointStatus | None":
+        """From the server's JSON; None when it is not a status object at all."""
+        if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+            return None
+        status = data["status"].upper()
+        phase, code = data.get("phase"), data.get("errorCode")
+        return cls(status if status in STATUSES else "UNKNOWN",
+                   phase.upper() if isinstance(phase, str) and phase.upper() in PHASES else None,
+                   scrub(code)[:80] if isinstance(code, str) and code else None)
+
+    def words(self) -> str:
+        """E.g. ``waking · downloading model``."""
+        text = self.status.lower()
+        return f"{text} · {self.phase.lower().replace('_', ' ')}" if self.phase else text
+
+
+def explain(status: EndpointStatus) -> str:
+    """What the state means for the user and what to do about it."""
+    if status.status == "FAILED":
+        reason = ERROR_WORDS.get(status.error_code or "", f"error {status.error_code}" if status.error_code else
+                                 "no reason given")
+        return (f"the endpoint has FAILED ({reason}). Open it in Friendli Suite > Endpoints to see the details, "
+                "fix its configuration and restart it")
+    if status.status in ("STOPPING", "TERMINATING", "TERMINATED"):
+        return (f"the endpoint is {status.status} and will not answer. Start it again in Friendli Suite > "
+                "Endpoints, or use another endpoint id")
+    return f"the endpoint is {status.status}"
+
+
+class Lifecycle:
+    """The status, wake and sleep routes of one base URL, over the client's session."""
+
+    def __init__(self, session: requests.Session, base_url: str, headers: dict[str, str],
+                 timeout: tuple[float, float]) -> None:
+        self.session, self.base_url, self.headers = session, base_url.rstrip("/"), dict(headers)
+        self.timeout = (timeout[0], min(timeout[1], 30.0))
+
+    def status(self, endpoint_id: str, *, strict: bool = False) -> EndpointStatus | None:
+        """The endpoint's state, or None when this server does not offer the route. ``strict``: a
+        rejected key or team, an unknown endpoint raise their explained errors instead."""
+        return self._call("GET", endpoint_id, "status", strict)
+
+    def wake(self, endpoint_id: str, *, strict: bool = False) -> EndpointStatus | None:
+        return self._call("PUT", endpoint_id, "wake", strict)
+
+    def sleep(self, endpoint_id: str, *, strict: bool = False) -> EndpointStatus | None:
+        return self._call("PUT", endpoint_id, "sleep", strict)
+
+    def wait_until_ready(self, endpoint_id: str, *, stop: threading.Event, deadline: float | None,
+                         on_event: Callable[[dict[str, Any]], None] | None = None, poll: float = 3.0) -> None:
+        """Return once the endpoint runs (waking it if it sleeps); raise at once for a failed or gone
+        endpoint, on ``stop`` (FriendliCancelledError) and at ``deadline`` (monotonic; FriendliTimeoutError).
+        Returns immediately when the state cannot be known."""
+        started, woken = time.monotonic(), False
+        while True:
+            status = self.status(endpoint_id)
+            if status is None or status.status in READY or status.status == "UNKNOWN":
+                if woken and on_event is not None:  # the progress line stops showing the wait
+                    on_event({"type": "endpoint", "status": "RUNNING", "phase": None,
+                              "waited": time.monotonic() - started})
+                return
+            if status.status in GONE:
+                raise FriendliEndpointStateError(explain(status))
+            if status.status == "SLEEPING" and not woken:
+                status = self.wake(endpoint_id) or status
+            woken = True
+            if on_event is not None:
+                on_event({"type": "endpoint", "status": status.status, "phase": status.phase,
+                          "waited": time.monotonic() - started})
+            wait = poll if deadline is None else min(poll, deadline - time.monotonic())
+            if wait <= 0:
+                raise FriendliTimeoutError(f"the endpoint was still {status.words()} when the deadline passed; "
+                                           "waking takes minutes, queue the prompt again shortly")
+            if stop.wait(wait):
+                raise FriendliCancelledError("cancelled while waiting for the endpoint")
+
+    def _call(self, method: str, endpoint_id: str, action: str, strict: bool) -> EndpointStatus | None:
+        url = f"{self.base_url}/dedicated/beta/endpoint/{quote(endpoint_id, safe='')}/{action}"
+        try:
+            response = self.session.request(method, url, headers=self.headers, timeout=self.timeout,
+                                            allow_redirects=False, stream=True)
+            body = read_body(response, ERROR_BODY_MAX, truncate=True)
+        except FriendliError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - requests, urllib3 and socket errors alike
+            raise error_for_exception(exc, host_of(url), self.timeout[1]) from None
+        if response.status_code == 401 or strict and response.status_code in (403, 404):
+            raise error_for_status(response.status_code, body, self.base_url, _secrets(self.headers))
+        if response.status_code != 200:
+            return None  # the state is unknown; the edit itself will tell
+        try:
+            return EndpointStatus.parse(json.loads(body))
+        except (ValueError, RecursionError):
+            return None
+
+
+def _secrets(headers: dict[str, str]) -> tuple[str, ...]:
+    auth = headers.get("Authorization", "")
+    return (auth.partition(" ")[2],) if auth else ()

@@ -1,0 +1,7 @@
+"""``python -m comfyui_friendli.emulator --port 8080 --token T``: serve the emulator until Ctrl-C."""
+
+import sys
+
+from .server import main
+
+sys.exit(main())
