@@ -8,13 +8,16 @@ import sys
 
 
 def _register_routes() -> None:
-    """Add the /friendli/* routes to ComfyUI's server, only when running inside ComfyUI."""
+    """Add the /friendli/* routes and the queued-prompt hook to ComfyUI's server, only inside ComfyUI."""
     server = getattr(sys.modules.get("server"), "PromptServer", None)
     instance = getattr(server, "instance", None)
     if instance is not None and hasattr(instance, "routes"):
         from .nodes.routes import register
+        from .nodes.wake import on_prompt
 
         register(instance)
+        if hasattr(instance, "add_on_prompt_handler"):
+            instance.add_on_prompt_handler(on_prompt)  # wake dedicated endpoints when a prompt is queued
 
 
 # ComfyUI and pip import this file as a package. pytest, collecting the checkout, runs it as a bare

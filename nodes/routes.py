@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 
 from ..client import config, prefs
 from ..client.store import ResultStore
-from ..client.errors import FriendliConfigError, FriendliInputError, scrub
+from ..client.api import FriendliImageClient
+from ..client.errors import FriendliConfigError, FriendliError, FriendliInputError, scrub
+from ..client.lifecycle import explain
 from . import host
 
 if TYPE_CHECKING:
@@ -172,6 +174,38 @@ def make_routes(credentials_path: Callable[[], Path]) -> "web.RouteTableDef":
             ResultStore(store_folder(credentials_path()), 0).clear()
             return store_info()
         return answer(await asyncio.to_thread(clear))
+
+    def endpoint_action(action: str, body: Any) -> tuple[dict[str, Any], int]:
+        """Status or sleep of the endpoint named in ``body``, with the stored key, at the configured base URL."""
+        endpoint_id = body.get("endpoint_id") if isinstance(body, dict) else None
+        if not isinstance(endpoint_id, str) or not endpoint_id.strip() or len(endpoint_id) > 256:
+            raise InputError("endpoint_id: enter the endpoint id from Friendli Suite > Endpoints")
+        try:
+            with FriendliImageClient(credentials_path=credentials_path(), read_timeout=20) as client:
+                lifecycle = client.lifecycle()
+                status = getattr(lifecycle, action)(endpoint_id.strip(), strict=True)
+        except FriendliError as exc:
+            code = 400 if isinstance(exc, (FriendliConfigError, FriendliInputError)) else 502
+            return {"error": str(exc)}, code
+        if status is None:
+            return {"available": False, "reason": "this server does not offer the endpoint status route "
+                    "(a proxy or a Friendli Container?); the nodes still work"}, 200
+        return {"available": True, "endpoint_id": endpoint_id.strip(), "status": status.status,
+                "phase": status.phase, "error_code": status.error_code, "explanation": explain(status)}, 200
+
+    for action in ("status", "sleep"):
+        @routes.post(f"/friendli/endpoint/{action}")
+        @guard
+        async def endpoint_route(request: web.Request, action: str = action) -> web.Response:
+            try:
+                body = await read_json(request)
+            except InputError as exc:
+                return answer({"error": str(exc)}, 400)
+            try:
+                data, code = await asyncio.to_thread(endpoint_action, action, body)
+            except InputError as exc:
+                return answer({"error": str(exc)}, 400)
+            return answer(data, code)
 
     @routes.delete("/friendli/credentials")
     @guard

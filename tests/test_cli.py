@@ -17,7 +17,7 @@ from conftest import TOKEN, photo, png_bytes
 
 @pytest.fixture(scope="module")
 def cli(pack):
-    return importlib.import_module(pack.__name__ + ".client.cli")
+    return importlib.import_module(pack.__name__ + ".cli.main")
 
 
 @pytest.fixture
@@ -112,3 +112,34 @@ def test_missing_token_exit_code_and_message(cli, tmp_path, capsys, emulator):
     err = capsys.readouterr().err
     assert "FRIENDLI_TOKEN" in err and "Settings > Friendli" in err
 
+
+
+@pytest.mark.parametrize("flag,value", [("--read-timeout", "-1"), ("--read-timeout", "nan"), ("--read-timeout", "inf"),
+                                        ("--concurrency", "0")])
+def test_bad_numbers_are_refused_before_anything_is_sent(cli, env, emulator, tmp_path, capsys, flag, value):
+    src = tmp_path / "in.png"
+    src.write_bytes(png_bytes(photo()))
+    with pytest.raises(SystemExit) as info:
+        cli.main([str(src), "-p", "x", "-e", "test-endpoint", flag, value])
+    assert info.value.code == 2 and flag in capsys.readouterr().err
+    assert emulator.requests == []
+
+
+def test_unwritable_out_is_one_line_and_exit_1(cli, env, emulator, tmp_path, capsys):
+    src = tmp_path / "in.png"
+    src.write_bytes(png_bytes(photo()))
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = cli.main([str(src), "-p", "x", "-e", "test-endpoint", "--out", str(blocker / "sub" / "out.png")])
+    err = capsys.readouterr().err
+    assert code == 1 and "could not write" in err and str(blocker / "sub") in err and "Traceback" not in err
+
+
+def test_status_prints_the_state_without_an_edit(cli, env, emulator, capsys):
+    emulator.endpoint.set_state("SLEEPING")
+    assert cli.main(["--status", "-e", "test-endpoint"]) == 0
+    assert capsys.readouterr().out.strip() == "test-endpoint: sleeping"
+    emulator.endpoint.fail("INFERENCE_ENGINE_MEMORY_ERROR")
+    assert cli.main(["--status", "-e", "test-endpoint"]) == 0
+    assert "failed" in capsys.readouterr().out and emulator.requests == []
+    assert cli.main(["--status", "-e", "nope"]) == 1

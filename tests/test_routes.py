@@ -239,3 +239,31 @@ async def test_store_size_and_clear(client, cred_path, pack):
     assert status == 200 and data["entries"] == 0 and store.get("b" * 64) is None
     status, _ = await call(client, "DELETE", "/friendli/store", headers={"Origin": "http://evil.example"})
     assert status == 403
+
+
+@pytest.mark.asyncio
+async def test_endpoint_status_and_sleep_without_sending_an_edit(client, emulator, monkeypatch):
+    from conftest import TOKEN as EMULATOR_TOKEN
+
+    monkeypatch.setenv("FRIENDLI_BASE_URL", emulator.base_url)
+    monkeypatch.setenv("FRIENDLI_TOKEN", EMULATOR_TOKEN)
+    secrets = (TOKEN, OTHER, EMULATOR_TOKEN)
+    status, data = await call(client, "POST", "/friendli/endpoint/status", secrets, json={"endpoint_id": "test-endpoint"})
+    assert status == 200 and data["available"] and data["status"] == "RUNNING"
+    status, data = await call(client, "POST", "/friendli/endpoint/sleep", secrets, json={"endpoint_id": "test-endpoint"})
+    assert status == 200 and data["status"] == "SLEEPING" and emulator.endpoint.sleeps == 1
+    emulator.endpoint.fail("INFERENCE_ENGINE_MEMORY_ERROR")
+    status, data = await call(client, "POST", "/friendli/endpoint/status", secrets, json={"endpoint_id": "test-endpoint"})
+    assert data["status"] == "FAILED" and "GPU memory" in data["explanation"]
+    status, data = await call(client, "POST", "/friendli/endpoint/status", secrets, json={"endpoint_id": "nope"})
+    assert status == 502 and "endpoint id" in data["error"]
+    monkeypatch.setenv("FRIENDLI_TOKEN", "flp_wrong-key-1234")
+    status, data = await call(client, "POST", "/friendli/endpoint/status", secrets + ("flp_wrong-key-1234",),
+                              json={"endpoint_id": "test-endpoint"})
+    assert status == 502 and "not accepted" in data["error"]
+    status, data = await call(client, "POST", "/friendli/endpoint/status", secrets, json={"endpoint_id": ""})
+    assert status == 400 and data["error"].startswith("endpoint_id")
+    status, _ = await call(client, "POST", "/friendli/endpoint/sleep", secrets, json={"endpoint_id": "test-endpoint"},
+                           headers={"Origin": "http://evil.example"})
+    assert status == 403
+    assert emulator.requests == []  # no edit, no GPU time

@@ -1,4 +1,4 @@
-"""``friendli-edit``: edit images from the shell.
+"""``friendli-edit``: edit images from the shell (``--status`` shows an endpoint's state).
 
 Exit codes: 0 done, 1 the request failed, 2 bad usage, input or configuration,
 130 interrupted.
@@ -7,22 +7,38 @@ Exit codes: 0 done, 1 the request failed, 2 bad usage, input or configuration,
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from .api import RESPONSE_FORMATS, EditedImage, FriendliImageClient
-from .config import CONTAINER, DEDICATED
-from .errors import FriendliConfigError, FriendliError, FriendliInputError
-from . import prefs
-from .runner import run_jobs
-from .store import ResultStore
-from .version import __version__
+from ..client import prefs
+from ..client.api import RESPONSE_FORMATS, EditedImage, FriendliImageClient
+from ..client.config import CONTAINER, DEDICATED
+from ..client.errors import FriendliConfigError, FriendliError, FriendliInputError
+from ..client.lifecycle import explain
+from ..client.runner import run_jobs
+from ..client.store import ResultStore
+from ..client.transport import CancelScope
+from ..client.version import __version__
 
-SAMPLE_IMAGE = Path(__file__).with_name("data") / "sample.png"
+SAMPLE_IMAGE = Path(__file__).resolve().parents[1] / "client" / "data" / "sample.png"
 DEMO_PROMPT = "Turn the scene into a snowy winter evening"
 EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+
+
+def _positive(kind: type) -> Any:
+    """An argparse type: a finite number above 0."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
+        return value
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,15 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="response_format (default png; jpeg for a container)")
     p.add_argument("--out", "-o", type=Path, help="output file (several results get -1, -2, … suffixes)")
     p.add_argument("--each", action="store_true", help="edit each IMAGE separately, concurrently")
-    p.add_argument("--concurrency", type=int, default=4, help="parallel requests with --each (default 4)")
+    p.add_argument("--concurrency", type=_positive(int), default=4, help="parallel requests with --each (default 4)")
     p.add_argument("--container", action="store_true",
                    help="target a Friendli Container (default base URL http://localhost:8000)")
     p.add_argument("--base-url", help="API base URL (default FRIENDLI_BASE_URL or the service's)")
     p.add_argument("--team", help="team id sent as X-Friendli-Team (default FRIENDLI_TEAM)")
-    p.add_argument("--read-timeout", type=float, default=600.0, help="seconds to wait for an answer (default 600)")
+    p.add_argument("--read-timeout", type=_positive(float), default=600.0, help="seconds to wait for an answer (default 600)")
     p.add_argument("--no-store", action="store_true",
                    help="don't answer a repeated seeded request from the local result store (~/.cache/comfyui-friendli)")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the written paths")
+    p.add_argument("--status", action="store_true",
+                   help="print the state of --endpoint-id (running, sleeping, waking …) and exit; sends no edit")
     p.add_argument("--demo", action="store_true",
                    help="edit a sample image with a local emulator of the API (no key, no network)")
     p.add_argument("--version", action="version", version=f"friendli-edit {__version__}")
@@ -77,6 +95,10 @@ class Progress:
         return False
 
     def on_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "endpoint":
+            phase = f" · {str(event['phase']).lower().replace('_', ' ')}" if event.get("phase") else ""
+            self.note = f" · endpoint {str(event.get('status')).lower()}{phase}"
+            return
         if event.get("type") != "retry":
             return
         waking = " · endpoint waking up" if event.get("waking") else ""
@@ -84,7 +106,7 @@ class Progress:
         if not self.live and not self.quiet:
             print(f"retrying: {event['reason']}{waking}", file=sys.stderr)
 
-    def finish(self) -> None:
+    def clear_line(self) -> None:
         if self.live:
             sys.stderr.write("\r\033[K")
 
@@ -122,24 +144,42 @@ def run(args: argparse.Namespace, client: FriendliImageClient, progress: Progres
         def count(*_: Any) -> None:
             progress.done += 1
 
-        per_image = run_jobs([lambda b=b: client.send(b) for b in bodies], workers=args.concurrency,
-                             cancel=progress.poll, on_done=count)
+        scope = CancelScope(client.deadline)  # Ctrl-C or a failure stops every request of the batch
+        per_image = run_jobs([lambda b=b: client.send(b, scope) for b in bodies], workers=args.concurrency,
+                             cancel=progress.poll, on_done=count, scope=scope)
         results = [r for rs in per_image for r in rs]
     else:
         image = inputs if len(inputs) > 1 else inputs[0]
         results = client.edit(image, args.prompt, seed=args.seed, cancel=progress.poll, **params)
         progress.done = progress.total
-    progress.finish()
+    progress.clear_line()
     paths = output_paths(args.out, args.images[0], results)
     for path, result in zip(paths, results):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(result.data)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(result.data)
+        except OSError as exc:
+            raise OutputError(f"could not write {path}: {exc.strerror or type(exc).__name__}") from None
         if args.quiet:
             print(path)
         else:
             w, h = result.image.shape[1], result.image.shape[0]
             print(f"wrote {path} ({w}x{h}, {result.mime}, seed {result.seed if result.seed is not None else 'n/a'})")
     return paths
+
+
+class OutputError(Exception):
+    """A result could not be written (exit code 1, one line, no traceback)."""
+
+
+def show_status(client: FriendliImageClient, endpoint_id: str) -> None:
+    """``--status``: the endpoint's state in words; no edit is sent."""
+    status = client.lifecycle().status(endpoint_id, strict=True)
+    if status is None:
+        print(f"{client.settings.base_url} does not offer the endpoint status route (a proxy or container?)")
+    else:
+        print(f"{endpoint_id}: {status.words()}" + ("" if status.status in ("RUNNING", "READY", "SLEEPING")
+                                                     else f" — {explain(status)}"))
 
 
 def _store() -> ResultStore | None:
@@ -165,9 +205,11 @@ def main(argv: list[str] | None = None) -> int:
             if not args.quiet:
                 print(f"demo: a local emulator at {emulator.base_url} stands in for the API; its edit is a "
                       "deterministic stand-in, not a model", file=sys.stderr)
-        if not args.images:
+        if args.status and not args.endpoint_id:
+            parser.error("--status needs --endpoint-id")
+        if not args.images and not args.status:
             parser.error("give at least one IMAGE, or --demo")
-        if not args.prompt:
+        if not args.prompt and not args.status:
             parser.error("--prompt is required")
         if not args.container and not args.endpoint_id:
             parser.error("--endpoint-id is required for a dedicated endpoint (or use --container)")
@@ -179,8 +221,11 @@ def main(argv: list[str] | None = None) -> int:
             team=args.team, read_timeout=args.read_timeout, on_event=progress.on_event,
             store=None if args.no_store or emulator else _store(),
         ) as client:
-            run(args, client, progress)
+            show_status(client, args.endpoint_id) if args.status else run(args, client, progress)
         return 0
+    except OutputError as exc:
+        print(f"friendli-edit: error: {exc}", file=sys.stderr)
+        return 1
     except (FriendliInputError, FriendliConfigError) as exc:
         print(f"friendli-edit: error: {exc}", file=sys.stderr)
         return 2
@@ -193,7 +238,3 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if emulator is not None:
             emulator.stop()
-
-
-if __name__ == "__main__":
-    sys.exit(main())
