@@ -36,7 +36,7 @@ from .version import __version__
 ImageLike = Union[np.ndarray, Image.Image, bytes, str]
 USER_AGENT = f"comfyui-friendli/{__version__} python-requests/{requests.__version__}"
 MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024
-MAX_ANSWER_BYTES = 512 * 1024 * 1024  # decompressed; room for several 50 MiB images as base64
+MAX_ANSWER_BYTES = 256 * 1024 * 1024  # decompressed; room for a few 50 MiB images as base64
 MAX_REDIRECTS = 5
 __all__ = ["EditRequest", "EditedImage", "FriendliImageClient", "ImageLike", "RESPONSE_FORMATS"]
 
@@ -297,7 +297,7 @@ class FriendliImageClient:
                     response = self._download_session.get(
                         url, headers={"User-Agent": USER_AGENT}, stream=True, allow_redirects=False,
                         timeout=(min(self.timeout[0], remaining), min(self.timeout[1], remaining)))
-                    if response.is_redirect:
+                    if 300 <= response.status_code < 400:
                         location = response.headers.get("Location", "").strip()
                         response.close()
                         if not location:

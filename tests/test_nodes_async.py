@@ -84,6 +84,8 @@ def test_a_local_node_holding_the_loop_does_not_stop_the_remote_work(nodes, onli
 def test_interrupt_stops_every_friendli_node_and_sends_nothing_more(nodes, online, fake_host):
     online.latency = 30.0  # nobody would finish without the interruption
     baseline = len(friendli_threads())
+    port = int(online.base_url.rsplit(":", 1)[1])
+    idle = established_to(port)  # pooled keep-alive connections of earlier tests
 
     def interrupt_once_both_are_waiting():
         wait_until(lambda: len(online.requests) == 2, timeout=10)
@@ -97,8 +99,7 @@ def test_interrupt_stops_every_friendli_node_and_sends_nothing_more(nodes, onlin
     states = {e["node"]: e["state"] for e in fake_host.progress_events()}
     assert states == {"1": "cancelled", "2": "cancelled"}
     assert wait_until(lambda: len(friendli_threads()) <= baseline)  # worker threads ended
-    port = int(online.base_url.rsplit(":", 1)[1])
-    assert wait_until(lambda: established_to(port) == 0)  # our sockets to the endpoint are shut down
+    assert wait_until(lambda: established_to(port) <= idle)  # the run's sockets to the endpoint are shut down
     assert len(online.requests) == 2  # nothing was sent after the interruption
 
 
