@@ -58,7 +58,8 @@ class FriendliEndpoint:
                 "Optional LoRA adapter route. When non-empty it replaces the edit node's own adapter_route.")}),
             "base_url": ("STRING", {"default": "", "tooltip": (
                 f"Empty = the {BASE_URL_ENV} environment variable, else https://api.friendli.ai (dedicated) "
-                "or http://localhost:8000 (container).")}),
+                "or http://localhost:8000 (container). Any other host gets your API key only if it is listed "
+                "in Settings > Friendli > Trusted hosts.")}),
             "team": ("STRING", {"default": "", "tooltip": (
                 f"Team id sent as X-Friendli-Team. Empty = the {TEAM_ENV} environment variable, else the team "
                 "saved in Settings > Friendli, else your default team.")}),

@@ -1,6 +1,7 @@
 // Pure logic of the Friendli extension: no DOM, no ComfyUI imports, only exports.
 // ComfyUI loads every .js under web/ as an extension; loading this one does nothing.
-// Unit-tested by web/tests/*.test.mjs under `node --test web/tests/`.
+// Unit-tested by tests/web/*.test.mjs under `node --test tests/web/`. Texts come from friendli-strings.js.
+import { translator } from "./friendli-strings.js";
 
 export const TOKEN_MIN = 8;
 export const TOKEN_MAX = 512;
@@ -9,12 +10,13 @@ const STATES = ["running", "done", "error", "cancelled"];
 const MAX_SEEDS_SHOWN = 6;
 const MAX_MESSAGE = 120;
 
-/** "12.4 s" below a minute, "2 min 05 s" above. */
-export function formatDuration(seconds) {
+/** "12.4 s" below a minute, "2 min 05 s" above (in ``lang``). */
+export function formatDuration(seconds, lang = "en") {
+  const t = translator(lang);
   const s = Number.isFinite(seconds) && seconds > 0 ? seconds : 0;
-  if (s < 60) return `${s.toFixed(1)} s`;
+  if (s < 60) return t("time.seconds", { s: s.toFixed(1) });
   const whole = Math.floor(s);
-  return `${Math.floor(whole / 60)} min ${String(whole % 60).padStart(2, "0")} s`;
+  return t("time.minutes", { m: Math.floor(whole / 60), s: String(whole % 60).padStart(2, "0") });
 }
 
 const int = (v) => (Number.isInteger(v) && v >= 0 ? v : 0);
@@ -34,7 +36,26 @@ export function parseProgress(data) {
     waking: data.waking === true,
     seeds: Array.isArray(data.seeds) ? data.seeds.filter((x) => Number.isInteger(x)) : [],
     message: typeof data.message === "string" ? data.message : "",
+    ...optional(data),
   };
+}
+
+const ENDPOINT_STATES = ["INITIALIZING", "AWAKING", "UPDATING", "SLEEPING"];
+const PHASES = ["REQUESTING_VIRTUAL_MACHINE", "DOWNLOADING_MODEL", "ENGINE_INITIALIZING"];
+
+/** The optional fields of an event (reused results, throttling, the endpoint's state, failed images). */
+function optional(data) {
+  const out = {};
+  if (int(data.reused)) out.reused = int(data.reused);
+  if (Number.isInteger(data.throttled) && data.throttled > 0) out.throttled = data.throttled;
+  if (ENDPOINT_STATES.includes(data.endpoint_state)) {
+    out.endpointState = data.endpoint_state;
+    out.endpointPhase = PHASES.includes(data.endpoint_phase) ? data.endpoint_phase : null;
+    out.endpointWait = Number.isFinite(data.endpoint_wait) && data.endpoint_wait > 0 ? data.endpoint_wait : 0;
+  }
+  const failed = Array.isArray(data.failed) ? data.failed.filter((x) => Number.isInteger(x) && x > 0) : [];
+  if (failed.length) out.failed = failed;
+  return out;
 }
 
 /** The node's display state after an event; `now` (ms) lets the running clock tick between events. */
@@ -59,7 +80,7 @@ export function isTicking(state) {
 /** Stop the clock when the prompt ended without a final event (server gone, prompt failed elsewhere). */
 export function settle(state, now) {
   if (!isTicking(state)) return state;
-  return { ...state, elapsed: elapsedAt(state, now), waking: false, receivedAt: null };
+  return { ...state, elapsed: elapsedAt(state, now), waking: false, endpointState: null, receivedAt: null };
 }
 
 /** Share of the images finished, 0..1. */
@@ -68,20 +89,29 @@ export function progressFraction(state) {
   return Math.min(1, state.done / state.total);
 }
 
-/** Node ids to try for an event's id: itself, then (inside a subgraph, "12:5") its last part. */
-export function nodeIdCandidates(id) {
-  const text = String(id ?? "");
-  if (!text) return [];
-  const last = text.split(":").pop();
-  return last && last !== text ? [text, last] : [text];
+/**
+ * The node an execution id names: "5" in the root graph, "12:5" = node 5 inside subgraph node 12 (and so
+ * on down). Never falls back to another graph's node of the same number. ``graph`` needs getNodeById;
+ * a subgraph node carries its graph as ``.subgraph``.
+ */
+export function findNodeByExecutionId(graph, id) {
+  const parts = String(id ?? "").split(":").filter(Boolean);
+  let node = null;
+  let current = graph;
+  for (const part of parts) {
+    node = current?.getNodeById?.(part) ?? current?.getNodeById?.(Number(part)) ?? null;
+    if (!node) return null;
+    current = node.subgraph;
+  }
+  return node;
 }
 
 /** "seeds 1, 2, 3 … (+5)" — the first few seeds of a finished run. */
-export function seedsText(seeds) {
+export function seedsText(seeds, lang = "en") {
   if (!seeds || !seeds.length) return "";
   const shown = seeds.slice(0, MAX_SEEDS_SHOWN).join(", ");
   const more = seeds.length > MAX_SEEDS_SHOWN ? ` … (+${seeds.length - MAX_SEEDS_SHOWN})` : "";
-  return `${seeds.length === 1 ? "seed" : "seeds"} ${shown}${more}`;
+  return translator(lang)(seeds.length === 1 ? "progress.seed" : "progress.seeds", { list: shown + more });
 }
 
 function clip(text, max) {
@@ -89,17 +119,28 @@ function clip(text, max) {
   return one.length > max ? one.slice(0, max - 1) + "…" : one;
 }
 
-/** Lines to draw on the node: [progress line, optional second line (seeds or error)]. */
-export function progressLines(state, now) {
+/** Lines to draw on the node: [progress line, optional second line (seeds, failed images or error)]. */
+export function progressLines(state, now, lang = "en") {
   if (!state) return [];
-  const head = `${state.done}/${state.total} done · ${formatDuration(elapsedAt(state, now))}`;
-  const parts = [head];
-  if (state.retries > 0) parts.push(`retry ${state.retries}`);
-  if (state.state === "running" && state.waking) parts.push("endpoint waking up");
-  if (state.state === "cancelled") parts.push("cancelled");
+  const t = translator(lang);
+  const parts = [t("progress.done", { done: state.done, total: state.total }),
+    formatDuration(elapsedAt(state, now), lang)];
+  const running = state.state === "running";
+  if (state.retries > 0) parts.push(t("progress.retry", { n: state.retries }));
+  if (running && state.endpointState) {
+    parts.push(t("progress.endpoint", { state: t(`state.${state.endpointState}`) }));
+    if (state.endpointPhase) parts.push(t(`phase.${state.endpointPhase}`));
+    if (state.endpointWait) parts.push(formatDuration(state.endpointWait, lang));
+  } else if (running && state.waking) {
+    parts.push(t("progress.waking"));
+  }
+  if (running && state.throttled) parts.push(t("progress.throttled", { n: state.throttled }));
+  if (state.reused) parts.push(t("progress.reused", { n: state.reused }));
+  if (state.state === "cancelled") parts.push(t("progress.cancelled"));
   const lines = [parts.join(" · ")];
-  if (state.state === "done" && state.seeds.length) lines.push(seedsText(state.seeds));
-  if (state.state === "error") lines.push(clip(`error: ${state.message || "failed"}`, MAX_MESSAGE));
+  if (state.state === "done" && state.failed?.length) lines.push(t("progress.failed", { list: state.failed.join(", ") }));
+  else if (state.state === "done" && state.seeds.length) lines.push(seedsText(state.seeds, lang));
+  if (state.state === "error") lines.push(clip(t("progress.error", { message: state.message || "failed" }), MAX_MESSAGE));
   return lines;
 }
 
@@ -111,38 +152,39 @@ export function progressTone(state) {
 }
 
 /** Client-side check of a key before sending it (mirrors the server); an error message or null. */
-export function tokenError(token) {
-  const t = (token ?? "").trim();
-  if (!t) return "Enter the API key (flp_…) first.";
-  if (t.length < TOKEN_MIN || t.length > TOKEN_MAX) return `The key must be ${TOKEN_MIN} to ${TOKEN_MAX} characters long.`;
-  if (!/^[\x21-\x7e]+$/.test(t)) return "The key may contain only printable ASCII characters without spaces.";
+export function tokenError(token, lang = "en") {
+  const t = translator(lang);
+  const key = (token ?? "").trim();
+  if (!key) return t("key.empty");
+  if (key.length < TOKEN_MIN || key.length > TOKEN_MAX) return t("key.length", { min: TOKEN_MIN, max: TOKEN_MAX });
+  if (!/^[\x21-\x7e]+$/.test(key)) return t("key.chars");
   return null;
 }
 
 /** Client-side check of a team id; an error message or null (empty = default team). */
-export function teamError(team) {
-  const t = (team ?? "").trim();
-  if (!t) return null;
-  if (t.length > TEAM_MAX || !/^[A-Za-z0-9_.-]+$/.test(t)) {
-    return `The team id may hold at most ${TEAM_MAX} letters, digits, '_', '-' or '.'.`;
-  }
+export function teamError(team, lang = "en") {
+  const value = (team ?? "").trim();
+  if (!value) return null;
+  if (value.length > TEAM_MAX || !/^[A-Za-z0-9_.-]+$/.test(value)) return translator(lang)("team.invalid", { max: TEAM_MAX });
   return null;
 }
 
 /** The status line of the settings panel from GET /friendli/status: {text, tone: ok|warn|none}. */
-export function statusLine(status) {
-  if (!status || typeof status !== "object") return { text: "Status unavailable.", tone: "warn" };
-  const team = status.team ? `, team ${status.team}` : "";
+export function statusLine(status, lang = "en") {
+  const t = translator(lang);
+  if (!status || typeof status !== "object") return { text: t("status.unavailable"), tone: "warn" };
+  const team = status.team ? t("status.team", { team: status.team }) : "";
   const where = status.base_url ? ` → ${status.base_url}${team}` : "";
+  const hint = status.token_hint ?? "set";
   let text;
   let tone = "ok";
   if (status.source === "environment") {
-    text = `Using FRIENDLI_TOKEN from the environment (${status.token_hint ?? "set"})${where}.`;
-    if (status.env_overrides_file) text += " The saved key is ignored while it is set.";
+    text = t("status.env", { hint, where });
+    if (status.env_overrides_file) text += ` ${t("status.envOverrides")}`;
   } else if (status.source === "file") {
-    text = `Key saved (${status.token_hint ?? "set"})${where}.`;
+    text = t("status.file", { hint, where });
   } else {
-    text = `No key configured${where}.`;
+    text = t("status.none", { where });
     tone = "none";
   }
   if (status.error) {
@@ -153,7 +195,40 @@ export function statusLine(status) {
 }
 
 /** The message of an error answer ({"error": ...}) or a generic one with the HTTP status. */
-export function errorMessage(httpStatus, body) {
+export function errorMessage(httpStatus, body, lang = "en") {
   if (body && typeof body.error === "string" && body.error) return body.error;
-  return `The server answered HTTP ${httpStatus}.`;
+  return translator(lang)("server.http", { status: httpStatus });
+}
+
+/** "1.2 GiB" / "340 MiB" / "12 KiB" for a byte count. */
+export function formatBytes(bytes) {
+  const n = Number.isFinite(bytes) && bytes > 0 ? bytes : 0;
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(1)} GiB`;
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(0)} MiB`;
+  return `${Math.ceil(n / 1024)} KiB`;
+}
+
+/** The result store line from GET /friendli/store. */
+export function storeLine(info, lang = "en") {
+  const t = translator(lang);
+  if (!info || typeof info !== "object") return t("status.unavailable");
+  const size = t("store.size", { size: formatBytes(info.size_bytes), entries: int(info.entries) });
+  return info.enabled === false ? `${size} (${t("store.off")})` : size;
+}
+
+/** The endpoint test line from POST /friendli/endpoint/status or /sleep. */
+export function endpointLine(answer, lang = "en") {
+  const t = translator(lang);
+  if (!answer || typeof answer !== "object") return t("status.unavailable");
+  if (answer.available === false) return t("endpoint.unavailable");
+  const state = t(`state.${answer.status}`) === `state.${answer.status}` ? String(answer.status) : t(`state.${answer.status}`);
+  const phase = answer.phase ? ` · ${t(`phase.${answer.phase}`)}` : "";
+  const line = t("endpoint.state", { id: answer.endpoint_id, state: state + phase });
+  return ["RUNNING", "READY", "SLEEPING", "AWAKING", "INITIALIZING", "UPDATING"].includes(answer.status)
+    ? line : `${line} — ${answer.explanation ?? ""}`.trim();
+}
+
+/** Trusted hosts typed in one field (commas, spaces or new lines) as a list for the server. */
+export function parseHosts(text) {
+  return String(text ?? "").split(/[\s,]+/).map((h) => h.trim()).filter(Boolean);
 }

@@ -1,10 +1,12 @@
-// Unit tests of web/friendli-logic.js: `node --test web/tests/` (Node >= 20, no dependencies).
+// Unit tests of web/friendli-logic.js: `node --test tests/web/` (Node >= 20, no dependencies).
 import test from "node:test";
 import assert from "node:assert/strict";
 import {
   applyProgress, elapsedAt, errorMessage, formatDuration, parseProgress, progressLines, progressTone,
-  seedsText, statusLine, teamError, tokenError, settle, isTicking, progressFraction, nodeIdCandidates,
-} from "../friendli-logic.js";
+  seedsText, statusLine, teamError, tokenError, settle, isTicking, progressFraction, findNodeByExecutionId,
+  storeLine, endpointLine, parseHosts,
+} from "../../web/friendli-logic.js";
+import { STRINGS, pickLanguage, translator } from "../../web/friendli-strings.js";
 
 const ev = (over = {}) => ({ node: "7", state: "running", done: 3, total: 8, elapsed: 12.4, retries: 0, waking: false, ...over });
 
@@ -111,8 +113,72 @@ test("progressFraction and nodeIdCandidates", () => {
   assert.equal(progressFraction(applyProgress(null, ev({ state: "done", total: 0, done: 0 }), 0)), 1);
   assert.equal(progressFraction(applyProgress(null, ev({ done: 9 }), 0)), 1);
   assert.equal(progressFraction(null), 0);
-  assert.deepEqual(nodeIdCandidates("7"), ["7"]);
-  assert.deepEqual(nodeIdCandidates(7), ["7"]);
-  assert.deepEqual(nodeIdCandidates("12:5"), ["12:5", "5"]);
-  assert.deepEqual(nodeIdCandidates(""), []);
+});
+
+test("a node inside a subgraph is found through its subgraph, never a root node of the same number", () => {
+  const graph = (nodes) => ({ getNodeById: (id) => nodes[String(id)] ?? null });
+  const inner5 = { id: 5, title: "inner" };
+  const root5 = { id: 5, title: "root" };
+  const root = graph({ 5: root5, 12: { id: 12, subgraph: graph({ 5: inner5 }) } });
+  assert.equal(findNodeByExecutionId(root, "5"), root5);
+  assert.equal(findNodeByExecutionId(root, 7), null);
+  assert.equal(findNodeByExecutionId(root, "12:5"), inner5);
+  assert.equal(findNodeByExecutionId(root, "12:9"), null); // not root node 9, not root node 5
+  assert.equal(findNodeByExecutionId(root, "5:1"), null); // node 5 is no subgraph
+  assert.equal(findNodeByExecutionId(root, ""), null);
+});
+
+test("new event fields: reused, throttled, the endpoint's state and phase, failed images", () => {
+  const s = applyProgress(null, ev({ reused: 3, throttled: 2, endpoint_state: "AWAKING", endpoint_phase: "DOWNLOADING_MODEL",
+    endpoint_wait: 72.3 }), 0);
+  assert.deepEqual(progressLines(s, 0),
+    ["3/8 done · 12.4 s · endpoint waking · downloading model · 1 min 12 s · throttled to 2 in flight · 3 reused"]);
+  const bad = applyProgress(null, ev({ reused: -1, throttled: "x", endpoint_state: "<b>", failed: [0, "2", 3] }), 0);
+  assert.deepEqual(progressLines(bad, 0), ["3/8 done · 12.4 s"]);
+  const done = applyProgress(null, ev({ state: "done", done: 8, failed: [3, 7], seeds: [1, 2] }), 0);
+  assert.deepEqual(progressLines(done, 0), ["8/8 done · 12.4 s", "images 3, 7 failed and were kept unchanged"]);
+  assert.equal(progressTone(done), "ok");
+});
+
+test("every language has every string with the same placeholders", () => {
+  const placeholders = (text) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort().join(",");
+  const keys = Object.keys(STRINGS.en).sort();
+  for (const lang of ["zh", "ja", "ko"]) {
+    assert.deepEqual(Object.keys(STRINGS[lang]).sort(), keys, lang);
+    for (const key of keys) {
+      assert.ok(STRINGS[lang][key].trim(), `${lang} ${key} is empty`);
+      assert.equal(placeholders(STRINGS[lang][key]), placeholders(STRINGS.en[key]), `${lang} ${key}`);
+    }
+  }
+  assert.equal(pickLanguage("ko"), "ko");
+  assert.equal(pickLanguage("ja-JP"), "ja");
+  assert.equal(pickLanguage("zh-TW"), "zh");
+  assert.equal(pickLanguage("fr"), "en");
+  assert.equal(pickLanguage(undefined), "en");
+  assert.equal(translator("ko")("no.such.key"), "no.such.key");
+});
+
+test("the progress line renders in each language", () => {
+  const s = applyProgress(null, ev({ retries: 1, endpoint_state: "AWAKING", endpoint_phase: "DOWNLOADING_MODEL",
+    endpoint_wait: 75, reused: 2 }), 0);
+  const expected = {
+    en: "3/8 done · 12.4 s · retry 1 · endpoint waking · downloading model · 1 min 15 s · 2 reused",
+    zh: "已完成 3/8 · 12.4 秒 · 重试 1 · 端点唤醒中 · 正在下载模型 · 1 分 15 秒 · 复用 2 个",
+    ja: "3/8 完了 · 12.4 秒 · リトライ 1 · エンドポイント起動中 · モデルをダウンロード中 · 1 分 15 秒 · 2 件を再利用",
+    ko: "3/8 완료 · 12.4초 · 재시도 1 · 엔드포인트 깨우는 중 · 모델 다운로드 중 · 1분 15초 · 2개 재사용",
+  };
+  for (const [lang, line] of Object.entries(expected)) assert.deepEqual(progressLines(s, 0, lang), [line]);
+  const done = applyProgress(null, ev({ state: "done", done: 8, seeds: [4, 5] }), 0);
+  assert.deepEqual(progressLines(done, 0, "ko"), ["8/8 완료 · 12.4초", "시드 4, 5"]);
+  assert.equal(tokenError("", "ja"), "先に API キー（flp_…）を入力してください。");
+});
+
+test("panel lines: store, endpoint test, trusted hosts", () => {
+  assert.equal(storeLine({ enabled: true, size_bytes: 3 * 2 ** 30, entries: 12 }), "3.0 GiB in 12 results");
+  assert.equal(storeLine({ enabled: false, size_bytes: 2048, entries: 1 }, "ko"), "결과 1개, 2 KiB (꺼짐)");
+  assert.equal(endpointLine({ available: true, endpoint_id: "ep1", status: "SLEEPING", phase: null }), "ep1: sleeping");
+  assert.equal(endpointLine({ available: true, endpoint_id: "ep1", status: "FAILED", explanation: "out of memory" }),
+    "ep1: failed — out of memory");
+  assert.match(endpointLine({ available: false }), /does not offer/);
+  assert.deepEqual(parseHosts(" a.example.com,\n10.0.0.5:8443  b "), ["a.example.com", "10.0.0.5:8443", "b"]);
 });
