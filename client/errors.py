@@ -21,6 +21,17 @@ class FriendliError(Exception):
         if status is not None:
             self.status = status
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle and copy every subclass alike: its message and attributes, whatever its __init__ takes."""
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[FriendliError], args: tuple[Any, ...], state: dict[str, Any]) -> FriendliError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class FriendliConfigError(FriendliError):
     """Missing or invalid configuration (token, base URL, service)."""

@@ -118,11 +118,3 @@ def test_progress_shows_the_endpoint_state(make_client, emulator, pack):
     bar.on_client_event({"type": "endpoint", "status": "RUNNING", "phase": None, "waited": 80.0})
     bar.poll()
     assert "endpoint" not in bar.text()
-
-
-def test_wait_polls_without_busy_looping(make_client, emulator):
-    emulator.endpoint.set_state("SLEEPING", phases=(0.3, 0.0, 0.0))
-    started = time.monotonic()
-    edit(make_client(status_poll=0.1))
-    statuses = [r for r in emulator.lifecycle_requests if r.path.endswith("/status")]
-    assert 2 <= len(statuses) <= 2 + (time.monotonic() - started) / 0.1 + 1

@@ -232,3 +232,16 @@ def test_prompt_dict_holds_no_token(nodes, online):
     inputs = {k: v for k, v in prompt["2"]["inputs"].items() if k not in ("image", "endpoint")}
     out, seeds, _ = asyncio.run(nodes.edit.FriendliImageEdit().edit(batch(1), endpoint=endpoint, unique_id="2", **inputs))
     assert TOKEN not in json.dumps(prompt) + repr(endpoint) + seeds
+
+
+def test_a_run_that_fails_its_checks_closes_its_client(nodes, online, monkeypatch, client_pkg):
+    closed = []
+    real_close = nodes.run.FriendliImageClient.close
+    monkeypatch.setattr(nodes.run.FriendliImageClient, "close", lambda self: (closed.append(1), real_close(self)))
+    monkeypatch.delenv("FRIENDLI_TOKEN")  # the most common user error: no key
+    with pytest.raises(client_pkg.FriendliConfigError):
+        run_edit(nodes, batch(1))
+    monkeypatch.setenv("FRIENDLI_TOKEN", TOKEN)
+    with pytest.raises(client_pkg.FriendliInputError):
+        run_edit(nodes, batch(1), prompt="  ")
+    assert len(closed) == 2 and online.requests == []
