@@ -39,3 +39,29 @@ def test_client_imports_without_torch_or_network():
             "print(sorted(m.NODE_CLASS_MAPPINGS))\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
+
+
+def test_the_wheel_holds_exactly_the_runtime_files(tmp_path):
+    """Build the wheel as pip would (isolated build) and compare its files with the runtime tree."""
+    import zipfile
+
+    run = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp_path), str(ROOT)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    wheel, = tmp_path.glob("comfyui_friendli-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    packaged = {n for n in names if not n.startswith("comfyui_friendli-")}
+    expected = {"comfyui_friendli/__init__.py", "comfyui_friendli/LICENSE"}
+    for package in ("client", "nodes", "cli", "emulator"):
+        expected |= {f"comfyui_friendli/{p.relative_to(ROOT).as_posix()}" for p in (ROOT / package).glob("*.py")}
+    for pattern in ("web/*.js", "web/*.css", "web/docs/*.md", "locales/*/*.json", "example_workflows/*.json",
+                    "client/data/*"):
+        expected |= {f"comfyui_friendli/{p.relative_to(ROOT).as_posix()}" for p in ROOT.glob(pattern)}
+    assert packaged == expected
+    assert not [n for n in names if "/tests/" in n or "benchmarks/" in n or n.endswith(".mjs")]
+    metadata = next(zipfile.ZipFile(wheel).read(n).decode() for n in names if n.endswith("METADATA"))
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    assert "Requires-Dist: urllib3>=2.6" in requires
+    assert all("extra ==" in line for line in requires if "torch" in line)  # torch only in the test extra
+    entry_points = next(zipfile.ZipFile(wheel).read(n).decode() for n in names if n.endswith("entry_points.txt"))
+    assert "friendli-edit = comfyui_friendli.cli:main" in entry_points
