@@ -16,7 +16,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 
@@ -26,6 +26,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)  # when its body was in (monotonic clock)
 
 
 Behaviour = Callable[[socket.socket, Request], None]
@@ -112,6 +113,16 @@ def respond(conn: socket.socket, status: int, body: bytes = b"", headers: dict[s
             "Connection: keep-alive" if keep_alive else "Connection: close"]
     head += [f"{k}: {v}" for k, v in (headers or {}).items()]
     conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+
+
+def until_hangup(conn: socket.socket, request: Request | None = None, limit: float = 120.0) -> None:
+    """Accept the request and never answer: wait until the client closes its end (or ``limit`` s)."""
+    conn.settimeout(limit)
+    try:
+        while conn.recv(65536):
+            pass
+    except OSError:
+        pass
 
 
 def stream_forever(conn: socket.socket, status: int, stop: Callable[[], bool], chunk: bytes = b"x" * 65536,
