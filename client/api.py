@@ -303,7 +303,11 @@ class FriendliImageClient:
                         if not location:
                             raise FriendliResponseError(f"{host} redirected the result download without saying where "
                                                         "to (no Location header); run the node again")
-                        url = urljoin(url, location)
+                        try:
+                            url = urljoin(url, location)
+                        except ValueError:
+                            raise FriendliResponseError(f"{host} redirected the result download to an invalid "
+                                                        f"address ({location[:80]!r}); run the node again") from None
                         continue
                     if response.status_code != 200:
                         response.close()
