@@ -236,8 +236,6 @@ def test_m3_the_endpoint_or_its_gateway_may_ask_for_the_request_again(client_pkg
     assert result.image.shape == (8, 8, 3) and len(edits(srv)) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 M3: a 500 is retried (transport.RETRY_STATUSES has 500); "
-                                       "the issue resends only for 429, 503, 502/504")
 def test_m3_a_500_from_the_endpoint_itself_is_not_sent_again(client_pkg):
     with HostileServer(no_status(lambda conn, r: respond(conn, 500, b'{"message": "boom"}'))) as srv:
         exc = error_of(lambda: edit(client_for(client_pkg, srv)))
@@ -298,8 +296,7 @@ def test_l3_invalid_retry_after_to_the_end_is_not_a_network_error(client_pkg):
 
 
 @pytest.mark.parametrize("location,words", [
-    pytest.param("http://[::1/x", "invalid", marks=pytest.mark.xfail(
-        strict=True, reason="issue 8 L3: urljoin's ValueError in api._download becomes 'could not reach'")),
+    ("http://[::1/x", "invalid"),
     ("ftp://127.0.0.1/x.png", "http(s)"), ("file:///etc/passwd", "http(s)")])
 def test_l3_l4_a_bad_redirect_of_a_result_is_explained(client_pkg, location, words):
     def answer(conn, request):
