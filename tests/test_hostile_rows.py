@@ -21,9 +21,8 @@ import time
 import pytest
 from PIL import Image
 
-from conftest import TOKEN, photo
+from helpers import TOKEN, batch, photo
 from hostile import HostileServer, b64_answer, respond, stream_forever, until_hangup
-from nodes_helpers import batch, nodes, online  # noqa: F401 - fixtures
 
 # ---- helpers --------------------------------------------------------------------------------------
 
