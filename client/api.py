@@ -176,17 +176,17 @@ class FriendliImageClient:
         if self.settings.service == DEDICATED:
             self._wait_until_running(str(body.get("model") or "").partition(":")[0], headers, scope)
         limiter = limiter_for(self.settings.base_url, str(body.get("model") or ""), self.max_in_flight)
-        limiter.acquire(scope.event)
+        admission = limiter.acquire(scope.event, scope.remaining())
         outcome = "other"
         try:
-            answer = self._post(payload, headers, scope, lambda status: self._throttle(limiter, status))
+            answer = self._post(payload, headers, scope, lambda status: self._throttle(limiter, status, admission))
             outcome = "ok"
         except FriendliRateLimitError:
             outcome = "throttled"
             raise
         finally:
             was_throttled = limiter.throttled
-            limiter.release(outcome)
+            limiter.release(outcome, admission)
             if was_throttled or limiter.throttled:
                 self._emit({"type": "throttled", "limit": limiter.limit if limiter.throttled else None})
         fmt = body.get("response_format") or "jpeg"
@@ -236,10 +236,10 @@ class FriendliImageClient:
                     scope.check()
             self._running.add(endpoint_id)
 
-    def _throttle(self, limiter: EndpointLimiter, status: int) -> None:
+    def _throttle(self, limiter: EndpointLimiter, status: int, admission: int) -> None:
         """A 429 on the way (before the retry): the endpoint's shared in-flight limit goes down."""
         if status == 429:
-            limiter.throttle()
+            limiter.throttle(admission)
             self._emit({"type": "throttled", "limit": limiter.limit})
 
     def _post(self, payload: bytes, headers: dict[str, str], scope: CancelScope,
@@ -303,7 +303,11 @@ class FriendliImageClient:
                         if not location:
                             raise FriendliResponseError(f"{host} redirected the result download without saying where "
                                                         "to (no Location header); run the node again")
-                        url = urljoin(url, location)
+                        try:
+                            url = urljoin(url, location)
+                        except ValueError:
+                            raise FriendliResponseError(f"{host} redirected the result download to an invalid "
+                                                        f"address ({location[:80]!r}); run the node again") from None
                         continue
                     if response.status_code != 200:
                         response.close()

@@ -1,54 +1,140 @@
-"""One in-flight limit per endpoint for the whole process, and one CPU pool for image coding.
+"""One adaptive in-flight limit per endpoint for the whole process, and one CPU pool for image coding.
 
-First version: a plain adaptive limit (429 halves it, each success adds one back) without FIFO
-admission; fairness across nodes and the once-per-window halving are still to come (issue 9).
+Every request to the same (base URL, endpoint) — from any node, prompt or the command line — takes
+a slot of that endpoint's ``EndpointLimiter`` first, strictly first come, first served. A 429 halves
+the limit (once per window: a burst of 429s from requests sent together counts once), each success
+gives one slot back, up to the configured maximum (Settings > Friendli, default 8).
 """
+
 from __future__ import annotations
 
 import os
 import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
-from .errors import FriendliCancelledError
+from .errors import FriendliCancelledError, FriendliTimeoutError
+
+T = TypeVar("T")
+POLL = 0.05
 
 
 class EndpointLimiter:
-    def __init__(self, limit): self.max_limit = self.limit = limit; self.in_flight = 0; self._c = threading.Condition()
+    """A fair, adaptive limit on the requests in flight to one endpoint."""
+
+    def __init__(self, limit: int) -> None:
+        self.max_limit = max(1, int(limit))
+        self.limit = self.max_limit
+        self.in_flight = 0
+        self._cond = threading.Condition()
+        self._queue: deque[object] = deque()  # waiting tickets, oldest first
+        self._admitted = 0  # admissions so far
+        self._window_end = 0  # a halving ignores 429s of requests admitted before it
+
     @property
-    def throttled(self): return self.limit < self.max_limit
-    def acquire(self, stop, timeout=None):
-        with self._c:
-            while self.in_flight >= self.limit:
-                if stop.is_set(): raise FriendliCancelledError("cancelled")
-                self._c.wait(0.05)
+    def throttled(self) -> bool:
+        return self.limit < self.max_limit
+
+    def acquire(self, stop: threading.Event, timeout: float | None = None) -> int:
+        """Wait for a slot, in arrival order; returns the admission number (for ``release``)."""
+        ticket = object()
+        end = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._queue.append(ticket)
+            try:
+                while self._queue[0] is not ticket or self.in_flight >= self.limit:
+                    if stop.is_set():
+                        raise FriendliCancelledError("cancelled while waiting for the endpoint's in-flight limit")
+                    if end is not None and time.monotonic() >= end:
+                        raise FriendliTimeoutError("waited too long for the endpoint's in-flight limit")
+                    self._cond.wait(POLL)
+            finally:
+                self._queue.remove(ticket)
+                self._cond.notify_all()
             self.in_flight += 1
-    def release(self, outcome):
-        with self._c:
+            self._admitted += 1
+            return self._admitted
+
+    def throttle(self, admission: int | None = None) -> None:
+        """A 429: halve the limit, unless this request was admitted before the last halving."""
+        with self._cond:
+            if admission is not None and admission <= self._window_end:
+                return
+            self.limit = max(1, self.limit // 2)
+            self._window_end = self._admitted
+            self._cond.notify_all()
+
+    def release(self, outcome: str = "other", admission: int | None = None) -> None:
+        """Give the slot back: ``ok`` raises the limit by one, ``throttled`` halves it (see ``throttle``)."""
+        if outcome == "throttled":
+            self.throttle(admission)
+        with self._cond:
             self.in_flight -= 1
-            if outcome == "throttled": self.limit = max(1, self.limit // 2)
-            elif outcome == "ok": self.limit = min(self.max_limit, self.limit + 1)
-            self._c.notify_all()
-    def throttle(self):
-        with self._c: self.limit = max(1, self.limit // 2)
-    def set_max(self, n): self.max_limit = n; self.limit = min(self.limit, n)
+            if outcome == "ok" and self.limit < self.max_limit:
+                self.limit += 1
+            self._cond.notify_all()
 
-_l = {}; _lock = threading.Lock()
-def limiter_for(base_url, endpoint, max_limit):
-    with _lock:
-        lim = _l.setdefault((base_url, endpoint), EndpointLimiter(max_limit))
-        if lim.max_limit != max_limit: lim.set_max(max_limit)
-        return lim
+    def set_max(self, limit: int) -> None:
+        """The setting changed."""
+        with self._cond:
+            self.max_limit = max(1, int(limit))
+            self.limit = min(self.limit, self.max_limit) if self.throttled else self.max_limit
+            self._cond.notify_all()
 
-_pool = None
-def cpu_pool():
+
+_limiters: dict[tuple[str, str], EndpointLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def limiter_for(base_url: str, endpoint: str, max_limit: int) -> EndpointLimiter:
+    """The process-wide limiter of (base URL, endpoint), created on first use."""
+    with _limiters_lock:
+        limiter = _limiters.get((base_url, endpoint))
+        if limiter is None:
+            limiter = _limiters[(base_url, endpoint)] = EndpointLimiter(max_limit)
+        elif limiter.max_limit != max_limit:
+            limiter.set_max(max_limit)
+        return limiter
+
+
+def reset_limiters() -> None:
+    """Forget every limiter (tests; a fresh start)."""
+    with _limiters_lock:
+        _limiters.clear()
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def cpu_pool() -> ThreadPoolExecutor:
+    """One pool for image encoding and decoding across all nodes, one thread per core."""
     global _pool
-    if _pool is None: _pool = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="friendli-cpu")
-    return _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=cores(), thread_name_prefix="friendli-cpu")
+        return _pool
 
-def run_cpu(fn, *args, stop):
-    fut = cpu_pool().submit(fn, *args)
+
+def run_cpu(fn: Callable[..., T], *args: object, stop: threading.Event) -> T:
+    """``fn(*args)`` on the CPU pool; FriendliCancelledError as soon as ``stop`` is set (a queued job
+    never starts; a running one is no longer waited for)."""
+    future = cpu_pool().submit(fn, *args)
     while True:
         if stop.is_set():
-            fut.cancel(); raise FriendliCancelledError("cancelled")
-        try: return fut.result(timeout=0.05)
-        except TimeoutError: continue
+            future.cancel()
+            raise FriendliCancelledError("cancelled")
+        try:
+            return future.result(timeout=POLL)
+        except TimeoutError:
+            continue

@@ -1,10 +1,11 @@
 """HTTP: requests Sessions with urllib3's retry machinery, bounded reads, and a scope that stops them.
 
-Retried: connection failures before the request got through, and answers 429/500/502/503/504
+Retried: connection failures before the request got through, and answers 429/502/503/504
 (exponential backoff with jitter, ``Retry-After`` honoured but never beyond the deadline); a 503
 that says the endpoint is waking keeps being retried until the deadline. Never sent again: a
 request the server received in full and did not answer (read timeout, reset or close after the
-body) — it may still be generating, and a second one would be paid twice.
+body, or a 500 from the endpoint itself) — it may have generated, and a second one would be paid
+twice.
 
 A ``CancelScope`` belongs to one run: cancelling it wakes sleeping retries and shuts down the
 sockets of its requests in flight, so the threads that wait on them end at once.
@@ -45,7 +46,7 @@ from .errors import (
     scrub,
 )
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({429, 502, 503, 504})  # the endpoint or its gateway asked for another try
 ERROR_BODY_MAX = 8 * 1024  # enough to explain an error
 BACKOFF_MAX = 30.0  # seconds between tries at most (also while an endpoint wakes)
 CHUNK = 64 * 1024
@@ -416,9 +417,10 @@ def error_for_status(status: int, body: bytes, base_url: str, secrets: tuple[str
             f"the endpoint is asleep and waking up (HTTP 503){said}. Waking takes minutes: queue the "
             "prompt again shortly, or set the endpoint's minimum replicas above 0", status=503)
     if status >= 500:
+        how = "after all retries" if status in RETRY_STATUSES else "(not sent again: it may have done the work)"
         return FriendliServerError(
-            f"the endpoint failed with HTTP {status} after all retries{said}. Try again later; if it "
-            "persists check the endpoint's status in Friendli Suite", status=status)
+            f"the endpoint failed with HTTP {status} {how}{said}. Try again later; if it persists check the "
+            "endpoint's status in Friendli Suite", status=status)
     if 300 <= status < 400:
         return FriendliResponseError(
             f"HTTP {status}: the server redirects elsewhere; set the base URL to the final address "
@@ -472,8 +474,8 @@ def error_for_exception(exc: BaseException, host: str, read_timeout: float) -> F
         return FriendliTimeoutError(f"could not connect to {host} in time; check the base URL and your network")
     if any(isinstance(e, DecodeError) for e in _causes(exc)):
         return FriendliResponseError(f"{host} sent a compressed answer that could not be decompressed")
-    if isinstance(exc, (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL)):
-        return FriendliResponseError(f"{host} answered with an invalid header or address")
+    if isinstance(exc, (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, ValueError)):
+        return FriendliResponseError(f"{host} answered with an invalid header or redirect address")
     kind, advice = _network_kind(exc)
     prefix = f"the connection to {host} failed" if kind == "dropped" else f"could not reach {host}"
     return FriendliNetworkError(f"{prefix} ({kind}): {advice}", kind=kind)

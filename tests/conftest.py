@@ -83,3 +83,9 @@ def png_bytes(array: np.ndarray) -> bytes:
     out = io.BytesIO()
     Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(out, "PNG")
     return out.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def fresh_limiters(pack):
+    """Each test starts with untouched per-endpoint in-flight limits (one test's 429s never slow the next)."""
+    importlib.import_module(pack.__name__ + ".client.scheduler").reset_limiters()
