@@ -439,3 +439,127 @@ def test_w_the_backoff_while_waking_is_capped_at_30_s(client_pkg):
     waits = [e["wait"] for e in events if e["type"] == "retry"]
     assert waits and 0 < max(waits) <= 30 and all(e["waking"] for e in events if e["type"] == "retry")
     assert sent == len(waits)  # no try after the cancelled wait
+
+
+# ---- H2, M1: bombs everywhere the pack reads, memory measured in a subprocess -----------------------
+
+PROBE = """
+import asyncio, importlib, importlib.util, json, os, resource, sys
+root, base_url, mode = sys.argv[1:4]
+spec = importlib.util.spec_from_file_location("pk", root + "/__init__.py", submodule_search_locations=[root])
+pk = importlib.util.module_from_spec(spec); sys.modules["pk"] = pk; spec.loader.exec_module(pk)
+import numpy as np
+if mode == "node":
+    import torch
+    edit_node = importlib.import_module("pk.nodes.edit")
+from pk.client import FriendliImageClient
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    if mode == "node":  # a batch of 4 through FriendliImageEdit (FRIENDLI_BASE_URL = the server)
+        images = torch.rand(4, 32, 48, 3)
+        asyncio.run(edit_node.FriendliImageEdit().edit(images, "x", "e", 20, -1.0, 1, "png"))
+    else:
+        client = FriendliImageClient(token=os.environ["FRIENDLI_TOKEN"], base_url=base_url, backoff_factor=0.01,
+                                     max_retries=1)
+        [r.image for r in client.edit(np.zeros((8, 8, 3), np.uint8), "x", endpoint_id="e", seed=1,
+                                      response_format=mode)]
+    outcome = "no error"
+except Exception as exc:
+    outcome = type(exc).__name__ + ": " + str(exc)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"outcome": outcome, "growth_mb": (after - before) / 1024}))
+"""
+
+
+def probe(server, mode: str, tmp_path) -> dict:
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = dict(os.environ, FRIENDLI_TOKEN=TOKEN, FRIENDLI_BASE_URL=server.base_url, NO_PROXY="127.0.0.1,localhost",
+               XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    run = subprocess.run([sys.executable, "-c", PROBE, str(ROOT), server.base_url, mode], capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def bomb(conn, status=200):
+    from hostile import gzip_bomb
+
+    respond(conn, status, gzip_bomb(), {"Content-Encoding": "gzip", "Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize("status,error", [(401, "FriendliAuthError"), (503, "FriendliServerError"),
+                                          (500, "FriendliServerError")])
+def test_h2_a_gzip_bomb_as_an_error_body_is_read_only_a_few_kb(client_pkg, tmp_path, status, error):
+    with HostileServer(no_status(lambda conn, r: bomb(conn, status))) as srv:
+        result = probe(srv, "png", tmp_path)
+    assert result["outcome"].startswith(error), result
+    assert result["growth_mb"] < 400, result  # the bomb unpacks to 1.5 GB
+
+
+def test_h2_a_gzip_bomb_from_the_endpoint_status_route_is_bounded(client_pkg, tmp_path):
+    ok = b64_answer(png())
+
+    def answer(conn, request):
+        if "/beta/endpoint/" in request.path:
+            return bomb(conn)
+        respond(conn, 200, ok)
+
+    with HostileServer(answer) as srv:
+        result = probe(srv, "png", tmp_path)
+        assert edits(srv)  # the unreadable state did not stop the edit
+    assert result["outcome"] == "no error", result
+    assert result["growth_mb"] < 400, result
+
+
+def test_h2_a_gzip_bomb_as_a_url_result_stops_at_the_download_cap(client_pkg, tmp_path):
+    def answer(conn, request):
+        if request.path.startswith("/file"):
+            return bomb(conn)
+        respond(conn, 200, json.dumps({"data": [{"url": f"http://127.0.0.1:{conn.getsockname()[1]}/file"}]}).encode())
+
+    with HostileServer(no_status(answer)) as srv:
+        result = probe(srv, "url", tmp_path)
+    assert result["outcome"].startswith("FriendliResponseError") and "MiB" in result["outcome"], result
+    assert result["growth_mb"] < 400, result
+
+
+def test_m1_a_batch_of_four_huge_pngs_through_the_node_is_refused(client_pkg, tmp_path):
+    """The issue's 4.7 GB: four 13000×13000 answers to one FriendliImageEdit batch."""
+    from hostile import huge_png
+
+    answer = b64_answer(huge_png())
+    with HostileServer(no_status(lambda conn, r: respond(conn, 200, answer))) as srv:
+        result = probe(srv, "node", tmp_path)
+        assert 1 <= len(edits(srv)) <= 4
+    assert result["outcome"].startswith(("FriendliResponseError", "FriendliBatchError")), result
+    assert "13000×13000" in result["outcome"] and "64 MP" in result["outcome"], result
+    assert result["growth_mb"] < 400, result  # one decoded answer alone would be 480 MB
+
+
+# ---- H1: the key never follows a redirect, plain http only to loopback --------------------------------
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_h1_a_redirect_of_the_api_request_is_not_followed(client_pkg, status):
+    with HostileServer(lambda conn, r: respond(conn, 200, b64_answer(png()))) as elsewhere:
+        target = f"{elsewhere.base_url}/v1/dedicated/images/edits"
+        with HostileServer(no_status(lambda conn, r: respond(conn, status, b"", {"Location": target}))) as srv:
+            exc = error_of(lambda: edit(client_for(client_pkg, srv)))
+            assert len(edits(srv)) == 1
+        time.sleep(0.2)
+        assert elsewhere.requests == []  # neither the image nor the key went there
+    assert isinstance(exc, client_pkg.FriendliResponseError) and "redirect" in str(exc), repr(exc)
+
+
+def test_h1_plain_http_from_the_environment_is_still_only_for_loopback(client_pkg, monkeypatch):
+    monkeypatch.setenv("FRIENDLI_BASE_URL", "http://10.0.0.5:8000")
+    exc = error_of(lambda: edit(client_pkg.FriendliImageClient(token=TOKEN, connect_timeout=0.5)))
+    assert isinstance(exc, client_pkg.FriendliConfigError) and "https" in str(exc), repr(exc)
+    with HostileServer(no_status(lambda conn, r: respond(conn, 200, b64_answer(png())))) as srv:
+        monkeypatch.setenv("FRIENDLI_BASE_URL", f"http://localhost:{srv.port}")
+        result, = edit(client_pkg.FriendliImageClient(token=TOKEN))
+        assert result.image.shape == (8, 8, 3) and edits(srv)[0].headers["Authorization"] == f"Bearer {TOKEN}"
