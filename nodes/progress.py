@@ -17,6 +17,9 @@ from . import host
 EVENT = "friendli.progress"
 EVENT_INTERVAL = 0.25  # at most 4 events per second, except start and end
 TEXT_INTERVAL = 1.0  # the status text's clock ticks once a second
+STATE_WORDS = {"INITIALIZING": "initializing", "AWAKING": "waking", "UPDATING": "updating", "SLEEPING": "sleeping"}
+PHASE_WORDS = {"REQUESTING_VIRTUAL_MACHINE": "requesting a machine", "DOWNLOADING_MODEL": "downloading model",
+               "ENGINE_INITIALIZING": "starting the engine"}  # as web/friendli-strings.js says them
 
 
 class BatchProgress:
@@ -42,14 +45,15 @@ class BatchProgress:
         return time.monotonic() - self.started
 
     def text(self) -> str:
-        """E.g. ``3/8 done · 12.4 s · retry 2 · endpoint waking up · 3 reused``."""
+        """E.g. ``0/8 done · 74.2 s · endpoint waking · downloading model · 72 s`` or ``8/8 done · 3.1 s · 3 reused``."""
         parts = [f"{self.done}/{self.total} done", f"{self.elapsed:.1f} s"]
         if self.retries:
             parts.append(f"retry {self.retries}")
         if self.endpoint:
-            phase = self.endpoint.get("endpoint_phase")
-            parts.append(f"endpoint {str(self.endpoint['endpoint_state']).lower()}"
-                         + (f" · {str(phase).lower().replace('_', ' ')}" if phase else ""))
+            parts.append(f"endpoint {STATE_WORDS.get(self.endpoint['endpoint_state'], 'starting')}")
+            if self.endpoint.get("endpoint_phase"):
+                parts.append(PHASE_WORDS.get(self.endpoint["endpoint_phase"], "starting"))
+            parts.append(f"{self.endpoint['endpoint_wait']:.0f} s")
         elif self.waking:
             parts.append("endpoint waking up")
         if self.throttled:

@@ -114,7 +114,7 @@ def test_progress_shows_the_endpoint_state(make_client, emulator, pack):
     bar = progress.BatchProgress(1, "3")
     bar.on_client_event({"type": "endpoint", "status": "AWAKING", "phase": "DOWNLOADING_MODEL", "waited": 72.0})
     bar.poll()
-    assert "endpoint awaking · downloading model" in bar.text()
+    assert "endpoint waking · downloading model · 72 s" in bar.text()
     bar.on_client_event({"type": "endpoint", "status": "RUNNING", "phase": None, "waited": 80.0})
     bar.poll()
     assert "endpoint" not in bar.text()

@@ -1,0 +1,132 @@
+"""Opt-in (COMFYUI_PATH): the pack in a real ComfyUI — remote work overlaps local work (issue 9), a queued
+prompt wakes its sleeping endpoint once before the nodes run (issue 10), the locales are served (issue 12),
+and a workflow naming an untrusted host never reaches it (issue 8)."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from comfyui_process import COMFYUI_PATH, SKIP_REASON, comfyui
+from conftest import ROOT, TOKEN, photo
+from hostile import HostileServer, respond
+from test_comfyui_host import HEIGHT, WIDTH, Host
+
+pytestmark = pytest.mark.skipif(not (COMFYUI_PATH and (Path(COMFYUI_PATH) / "main.py").is_file()),
+                                reason=SKIP_REASON)
+
+LATENCY = 2.0
+SLOW_NODE = textwrap.dedent('''
+    import time
+
+    class FriendliTestSlowLocal:
+        """A local node that holds the executor (a stand-in for a sampler) for `seconds`."""
+        CATEGORY = "testing"
+        RETURN_TYPES = ("IMAGE",)
+        FUNCTION = "run"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"image": ("IMAGE",), "seconds": ("FLOAT", {"default": 1.0})}}
+
+        def run(self, image, seconds):
+            time.sleep(seconds)
+            return (image,)
+
+    NODE_CLASS_MAPPINGS = {"FriendliTestSlowLocal": FriendliTestSlowLocal}
+''')
+
+
+@pytest.fixture(scope="module")
+def comfy(tmp_path_factory, _emulator_server):
+    """ComfyUI with our pack, a slow local test node, the result store off (every prompt reaches the endpoint)."""
+    base = tmp_path_factory.mktemp("comfy-graph")
+    (base / "custom_nodes" / "slow_local").mkdir(parents=True)
+    (base / "custom_nodes" / "slow_local" / "__init__.py").write_text(SLOW_NODE)
+    (base / "custom_nodes" / "comfyui-friendli").symlink_to(ROOT, target_is_directory=True)
+    (base / "input").mkdir()
+    Image.fromarray(photo(WIDTH, HEIGHT)).save(base / "input" / "example.png")
+    prefs = base / "user" / "comfyui-friendli" / "preferences.json"
+    prefs.parent.mkdir(parents=True)
+    prefs.write_text(json.dumps({"result_store": False}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRIENDLI_")} | {
+        "FRIENDLI_TOKEN": TOKEN, "FRIENDLI_BASE_URL": _emulator_server.base_url,
+        "XDG_CONFIG_HOME": str(base / "xdg"), "NO_PROXY": "127.0.0.1,localhost"}
+    log = base / "comfyui.log"
+    with comfyui(["--base-directory", str(base), "--disable-api-nodes"], env, log) as url:
+        host = Host(url, base, log)
+        host.object_info()
+        yield host
+
+
+def friendli(image_link: list, seed: int, **extra) -> dict:
+    return {"class_type": "FriendliImageEdit", "inputs": {
+        "image": image_link, "prompt": "make it night", "endpoint_id": "test-endpoint", "num_inference_steps": 20,
+        "guidance_scale": -1.0, "seed": seed, "response_format": "png"} | extra}
+
+
+def save(link: list, prefix: str) -> dict:
+    return {"class_type": "SaveImage", "inputs": {"images": link, "filename_prefix": prefix}}
+
+
+def test_two_remote_branches_overlap_a_local_one(comfy, emulator):
+    emulator.latency = LATENCY
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+        "2": friendli(["1", 0], 101), "3": save(["2", 0], "a"),
+        "4": friendli(["1", 0], 202), "5": save(["4", 0], "b"),
+        "6": {"class_type": "FriendliTestSlowLocal", "inputs": {"image": ["1", 0], "seconds": LATENCY}},
+        "7": save(["6", 0], "c"),
+    }
+    result = comfy.run(prompt, timeout=60)
+    assert result["messages"][-1]["type"] == "execution_success", result["messages"][-3:]
+    assert len(emulator.requests) == 2 and emulator.max_in_flight == 2  # both edits waited at once
+    # one after another would take 3 L; together about one L plus the host's own work
+    assert result["elapsed"] < 0.75 * 3 * LATENCY, result["elapsed"]
+
+
+def test_a_queued_prompt_wakes_its_sleeping_endpoint_once_before_the_nodes_run(comfy, emulator):
+    emulator.endpoint.set_state("SLEEPING", phases=(0.5, 0.5, 0.5))
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+        "2": friendli(["1", 0], 11), "3": save(["2", 0], "w1"),
+        "4": friendli(["1", 0], 12), "5": save(["4", 0], "w2"),
+    }
+    result = comfy.run(prompt, timeout=60)
+    assert result["messages"][-1]["type"] == "execution_success", result["messages"][-3:]
+    wakes = [r for r in emulator.lifecycle_requests if r.path.endswith("/wake")]
+    assert len(wakes) == 1 and emulator.endpoint.wakes == 1
+    assert all(wakes[0].time <= r.time for r in emulator.requests)  # before any edit was sent
+    states = {m["data"].get("endpoint_state") for m in result["messages"] if m["type"] == "friendli.progress"}
+    assert "AWAKING" in states  # the nodes showed the wake on their progress line
+    assert len(emulator.requests) == 2  # no 503 storm at the edit route
+
+
+def test_the_locales_are_served(comfy):
+    status, body = comfy.get("/i18n")
+    assert status == 200
+    data = json.loads(body)
+    for lang, name in (("ko", "Friendli 이미지 편집"), ("ja", "Friendli 画像編集"), ("zh", "Friendli 图像编辑")):
+        assert data[lang]["nodeDefs"]["FriendliImageEdit"]["display_name"] == name
+        assert "Friendli_TrustedHosts" in data[lang]["settings"]
+
+
+def test_a_workflow_naming_an_untrusted_host_never_reaches_it(comfy, emulator):
+    with HostileServer(lambda conn, request: respond(conn, 200, b"{}")) as foreign:
+        prompt = {
+            "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+            "8": {"class_type": "FriendliEndpoint", "inputs": {"service": "dedicated", "endpoint_id": "test-endpoint",
+                                                               "adapter_route": "", "base_url": foreign.base_url,
+                                                               "team": ""}},
+            "2": friendli(["1", 0], 77, endpoint=["8", 0]), "3": save(["2", 0], "x"),
+        }
+        result = comfy.run(prompt, timeout=60)
+        error = result["messages"][-1]
+        assert error["type"] == "execution_error" and "Trusted hosts" in error["data"]["exception_message"]
+        assert foreign.requests == []  # not even the queued-prompt wake went there
+    assert TOKEN not in json.dumps(result["messages"])
