@@ -288,7 +288,8 @@ def test_mime_alias_and_other_formats_accepted(emu):
 
 
 def test_size_limit(emu, monkeypatch):
-    monkeypatch.setattr(sys.modules[type(emu).__module__], "MAX_IMAGE_BYTES", len(PNG) - 1)
+    running_contract = sys.modules[type(emu).__module__.rsplit(".", 1)[0] + ".contract"]
+    monkeypatch.setattr(running_contract, "MAX_IMAGE_BYTES", len(PNG) - 1)
     r = edit(emu)
     assert r.status_code == 422 and "50 MiB" in r.json()["detail"][0]["msg"]
 

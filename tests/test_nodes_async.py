@@ -11,7 +11,6 @@ import importlib
 import threading
 import time
 
-import pytest
 
 from nodes_helpers import batch, fake_host, nodes, online  # noqa: F401 - fixtures
 
