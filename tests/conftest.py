@@ -87,5 +87,7 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 @pytest.fixture(autouse=True)
 def fresh_limiters(pack):
-    """Each test starts with untouched per-endpoint in-flight limits (one test's 429s never slow the next)."""
+    """Each test starts with untouched per-endpoint in-flight limits (one test's 429s never slow the next)
+    and no memory of recent endpoint wakes."""
     importlib.import_module(pack.__name__ + ".client.scheduler").reset_limiters()
+    importlib.import_module(pack.__name__ + ".client.lifecycle").reset_wakes()
