@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from conftest import TOKEN, photo
+from helpers import TOKEN, photo
 
 
 @pytest.fixture

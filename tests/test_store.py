@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, TOKEN, photo
-from nodes_helpers import batch, nodes, online  # noqa: F401 - fixtures
+from helpers import TOKEN, batch, photo
+from packloader import child_code
 
 
 @pytest.fixture
@@ -70,12 +70,9 @@ def test_a_corrupt_entry_is_missing_and_removed(store_mod, tmp_path):
     assert store.get(key) is None and not path.exists()
 
 
-WRITER = """
-import sys, importlib.util
-spec = importlib.util.spec_from_file_location("pk", sys.argv[1] + "/__init__.py", submodule_search_locations=[sys.argv[1]])
-mod = importlib.util.module_from_spec(spec); sys.modules["pk"] = mod; spec.loader.exec_module(mod)
+WRITER = child_code("pk") + """
 from pk.client.store import ResultStore, StoredResult
-store = ResultStore(sys.argv[2], max_bytes=200_000)
+store = ResultStore(sys.argv[1], max_bytes=200_000)
 bad = 0
 for i in range(300):
     key = f"{i % 40:064x}"
@@ -90,7 +87,7 @@ print(bad)
 
 def test_two_processes_at_once_leave_no_corrupt_entry(store_mod, tmp_path):
     folder = tmp_path / "shared"
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(ROOT), str(folder)], stdout=subprocess.PIPE,
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(folder)], stdout=subprocess.PIPE,
                               text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert all(p.returncode == 0 for p in procs) and outputs == ["0", "0"]
