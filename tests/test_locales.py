@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 LANGUAGES = tuple(sorted(p.name for p in (ROOT / "locales").iterdir() if p.is_dir()))
 
