@@ -457,6 +457,8 @@ if mode == "node":
     import torch
     edit_node = importlib.import_module("pk.nodes.edit")
 from pk.client import FriendliImageClient
+if os.environ.get("PROBE_MAX_ANSWER_MIB"):  # a smaller answer cap, to keep the test quick
+    importlib.import_module("pk.client.api").MAX_ANSWER_BYTES = int(os.environ["PROBE_MAX_ANSWER_MIB"]) << 20
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     if mode == "node":  # a batch of 4 through FriendliImageEdit (FRIENDLI_BASE_URL = the server)
@@ -475,7 +477,7 @@ print(json.dumps({"outcome": outcome, "growth_mb": (after - before) / 1024}))
 """
 
 
-def probe(server, mode: str, tmp_path) -> dict:
+def probe(server, mode: str, tmp_path, **env_extra: str) -> dict:
     import os
     import subprocess
     import sys
@@ -483,7 +485,7 @@ def probe(server, mode: str, tmp_path) -> dict:
     from conftest import ROOT
 
     env = dict(os.environ, FRIENDLI_TOKEN=TOKEN, FRIENDLI_BASE_URL=server.base_url, NO_PROXY="127.0.0.1,localhost",
-               XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_CACHE_HOME=str(tmp_path / "cache"))
+               XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_CACHE_HOME=str(tmp_path / "cache"), **env_extra)
     run = subprocess.run([sys.executable, "-c", PROBE, str(ROOT), server.base_url, mode], capture_output=True,
                          text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -662,3 +664,16 @@ def test_l4_a_result_host_that_resolves_public_then_local_is_not_fetched(client_
         time.sleep(0.2)
         assert [r for r in srv.requests if r.path.startswith("/file")] == []
     assert isinstance(exc, client_pkg.FriendliResponseError) and "local or private" in str(exc), repr(exc)
+
+
+def test_h2_a_batch_against_a_gzip_bomb_is_bounded_by_the_cap_per_request_in_flight(client_pkg, tmp_path):
+    """Four requests in flight (the node's default max_concurrency) each read up to the answer cap:
+    the peak is about 4 × the cap, not 4 × the 1.5 GB of the bomb. The cap is lowered to 64 MiB here to
+    keep the test quick (at the real 256 MiB a batch of 4 peaks at ~1 GB; a shared budget across
+    requests would lower that)."""
+    with HostileServer(no_status(lambda conn, r: bomb(conn))) as srv:
+        result = probe(srv, "node", tmp_path, PROBE_MAX_ANSWER_MIB="64")
+        assert len(edits(srv)) <= 4
+    assert result["outcome"].startswith(("FriendliResponseError", "FriendliBatchError")), result
+    assert "larger than 64 MiB" in result["outcome"], result
+    assert result["growth_mb"] < 4 * 64 + 300, result
