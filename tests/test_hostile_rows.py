@@ -21,9 +21,9 @@ import time
 import pytest
 from PIL import Image
 
-from conftest import TOKEN, photo
+from helpers import TOKEN, batch, photo
+from packloader import child_code
 from hostile import HostileServer, b64_answer, respond, stream_forever, until_hangup
-from nodes_helpers import batch, nodes, online  # noqa: F401 - fixtures
 
 # ---- helpers --------------------------------------------------------------------------------------
 
@@ -447,11 +447,9 @@ def test_w_the_backoff_while_waking_is_capped_at_30_s(client_pkg):
 
 # ---- H2, M1: bombs everywhere the pack reads, memory measured in a subprocess -----------------------
 
-PROBE = """
-import asyncio, importlib, importlib.util, json, os, resource, sys
-root, base_url, mode = sys.argv[1:4]
-spec = importlib.util.spec_from_file_location("pk", root + "/__init__.py", submodule_search_locations=[root])
-pk = importlib.util.module_from_spec(spec); sys.modules["pk"] = pk; spec.loader.exec_module(pk)
+PROBE = child_code("pk") + """
+import asyncio, importlib, json, os, resource
+base_url, mode = sys.argv[1:3]
 import numpy as np
 if mode == "node":
     import torch
@@ -482,11 +480,9 @@ def probe(server, mode: str, tmp_path, **env_extra: str) -> dict:
     import subprocess
     import sys
 
-    from conftest import ROOT
-
     env = dict(os.environ, FRIENDLI_TOKEN=TOKEN, FRIENDLI_BASE_URL=server.base_url, NO_PROXY="127.0.0.1,localhost",
                XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_CACHE_HOME=str(tmp_path / "cache"), **env_extra)
-    run = subprocess.run([sys.executable, "-c", PROBE, str(ROOT), server.base_url, mode], capture_output=True,
+    run = subprocess.run([sys.executable, "-c", PROBE, server.base_url, mode], capture_output=True,
                          text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     return json.loads(run.stdout.strip().splitlines()[-1])

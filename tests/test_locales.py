@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 LANGUAGES = ("en", "zh", "ja", "ko")
 

@@ -277,8 +277,9 @@ export function endpointLine(answer, lang = "en") {
   const state = STATE_NAMES.includes(answer.status) ? t(`state.${answer.status}`) : String(answer.status ?? "?");
   const phase = PHASES.includes(answer.phase) ? ` · ${t(`phase.${answer.phase}`)}` : "";
   const line = t("endpoint.state", { id: answer.endpoint_id, state: state + phase });
-  return ["RUNNING", "READY", "SLEEPING", "AWAKING", "INITIALIZING", "UPDATING"].includes(answer.status)
-    ? line : `${line} — ${answer.explanation ?? ""}`.trim();
+  const words = typeof answer.explanation === "string" ? answer.explanation.trim() : "";
+  const healthy = ["RUNNING", "READY", "SLEEPING", "AWAKING", "INITIALIZING", "UPDATING"].includes(answer.status);
+  return healthy || !words ? line : `${line} — ${words}`;
 }
 
 /** Tone of the endpoint test line: "error" for a failed or ending endpoint, "ok" otherwise. */

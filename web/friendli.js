@@ -230,11 +230,11 @@ function renderToggle(field, testid, aria) {
 
 function renderStore() {
   const out = line("friendli-store-info");
-  const display = (promise) => promise.then((info) => show(out, storeLine(info, language())))
+  const display = (promise, done = "") => promise.then((info) => show(out, done + storeLine(info, language())))
     .catch((err) => show(out, err.message, "error"));
   const clear = button(tr("store.clear"), "friendli-store-clear", async () => {
     clear.disabled = true;
-    await display(call("/friendli/store", "DELETE"));
+    await display(call("/friendli/store", "DELETE"), `${tr("store.cleared")} `);
     clear.disabled = false;
   });
   storeRefreshers.clear(); // one panel at a time: the rows of an earlier opening are gone
