@@ -332,7 +332,10 @@ def test_l4_a_loopback_base_url_may_fetch_results_on_loopback(client_pkg):
 
 @pytest.mark.parametrize("target", ["http://127.0.0.1:{port}/file", "http://10.1.2.3/x.png",
                                     "http://169.254.169.254/latest/meta-data", "http://[::1]:{port}/file",
-                                    "http://192.168.0.1/x.png"])
+                                    "http://192.168.0.1/x.png", "http://[::ffff:127.0.0.1]:{port}/file",
+                                    "http://0.0.0.0:{port}/file", "http://2130706433:{port}/file",
+                                    "http://127.1:{port}/file",
+                                    "http://0x7f000001:{port}/file", "http://[fe80::1]/x.png", "http://100.64.0.1/x"])
 def test_l4_a_public_base_url_never_fetches_local_results(client_pkg, target):
     """The client believes its base URL is public (as https://api.friendli.ai is); the answer comes
     from the hostile server, which names local addresses: nothing is fetched."""
@@ -452,6 +455,8 @@ if mode == "node":
     import torch
     edit_node = importlib.import_module("pk.nodes.edit")
 from pk.client import FriendliImageClient
+if os.environ.get("PROBE_MAX_ANSWER_MIB"):  # a smaller answer cap, to keep the test quick
+    importlib.import_module("pk.client.api").MAX_ANSWER_BYTES = int(os.environ["PROBE_MAX_ANSWER_MIB"]) << 20
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     if mode == "node":  # a batch of 4 through FriendliImageEdit (FRIENDLI_BASE_URL = the server)
@@ -470,13 +475,13 @@ print(json.dumps({"outcome": outcome, "growth_mb": (after - before) / 1024}))
 """
 
 
-def probe(server, mode: str, tmp_path) -> dict:
+def probe(server, mode: str, tmp_path, **env_extra: str) -> dict:
     import os
     import subprocess
     import sys
 
     env = dict(os.environ, FRIENDLI_TOKEN=TOKEN, FRIENDLI_BASE_URL=server.base_url, NO_PROXY="127.0.0.1,localhost",
-               XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_CACHE_HOME=str(tmp_path / "cache"))
+               XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_CACHE_HOME=str(tmp_path / "cache"), **env_extra)
     run = subprocess.run([sys.executable, "-c", PROBE, server.base_url, mode], capture_output=True,
                          text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -623,3 +628,46 @@ def test_m3_a_connection_closed_by_the_servers_idle_timeout_is_replaced(client_p
         assert wait_until(lambda: srv.open_connections == 0)  # the server dropped the idle connection
         edit(client, seed=2)
         assert [json.loads(r.body)["seed"] for r in edits(srv)] == [1, 2]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8 L4: api._check_result_url resolves the host, then the download "
+                                       "resolves it again; the address connected to is not checked (DNS rebinding)")
+def test_l4_a_result_host_that_resolves_public_then_local_is_not_fetched(client_pkg, monkeypatch):
+    """DNS rebinding: rebind.test answers a public address to the check, then 127.0.0.1 to the
+    connection. The address actually connected to must be held to the rule."""
+    real_getaddrinfo = socket.getaddrinfo
+    lookups = []
+
+    def getaddrinfo(host, port, *args, **kw):
+        if host == "rebind.test":
+            lookups.append(host)
+            return real_getaddrinfo("93.184.216.34" if len(lookups) == 1 else "127.0.0.1", port, *args, **kw)
+        return real_getaddrinfo(host, port, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    def answer(conn, request):
+        if request.path.startswith("/file"):
+            return respond(conn, 200, png())
+        respond(conn, 200, json.dumps({"data": [{"url": f"http://rebind.test:{conn.getsockname()[1]}/file"}]}).encode())
+
+    with HostileServer(no_status(answer)) as srv:
+        client = client_for(client_pkg, srv)
+        client.__dict__["_base_is_local"] = False  # as for a public base URL
+        exc = error_of(lambda: edit(client, response_format="url"))
+        time.sleep(0.2)
+        assert [r for r in srv.requests if r.path.startswith("/file")] == []
+    assert isinstance(exc, client_pkg.FriendliResponseError) and "local or private" in str(exc), repr(exc)
+
+
+def test_h2_a_batch_against_a_gzip_bomb_is_bounded_by_the_cap_per_request_in_flight(client_pkg, tmp_path):
+    """Four requests in flight (the node's default max_concurrency) each read up to the answer cap:
+    the peak is about 4 × the cap, not 4 × the 1.5 GB of the bomb. The cap is lowered to 64 MiB here to
+    keep the test quick (at the real 256 MiB a batch of 4 peaks at ~1 GB; a shared budget across
+    requests would lower that)."""
+    with HostileServer(no_status(lambda conn, r: bomb(conn))) as srv:
+        result = probe(srv, "node", tmp_path, PROBE_MAX_ANSWER_MIB="64")
+        assert len(edits(srv)) <= 4
+    assert result["outcome"].startswith(("FriendliResponseError", "FriendliBatchError")), result
+    assert "larger than 64 MiB" in result["outcome"], result
+    assert result["growth_mb"] < 4 * 64 + 300, result
