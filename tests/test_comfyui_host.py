@@ -91,12 +91,16 @@ class Host:
 
 @pytest.fixture(scope="module")
 def comfy(tmp_path_factory, _emulator_server):
-    """ComfyUI started with --base-directory holding only our pack (symlinked) and an example.png."""
+    """ComfyUI started with --base-directory holding only our pack (symlinked), an example.png and the result
+    store off."""
     base = tmp_path_factory.mktemp("comfy")
     (base / "custom_nodes").mkdir()
     (base / "custom_nodes" / "comfyui-friendli").symlink_to(ROOT, target_is_directory=True)
     (base / "input").mkdir()
     Image.fromarray(photo(WIDTH, HEIGHT)).save(base / "input" / "example.png")
+    prefs = base / "user" / "comfyui-friendli" / "preferences.json"  # every prompt reaches the emulator
+    prefs.parent.mkdir(parents=True)                                     # (no answers from the result store)
+    prefs.write_text(json.dumps({"result_store": False}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRIENDLI_")} | {
         "FRIENDLI_TOKEN": TOKEN, "FRIENDLI_BASE_URL": _emulator_server.base_url,
         "XDG_CONFIG_HOME": str(base / "xdg"), "NO_PROXY": "127.0.0.1,localhost"}
@@ -126,7 +130,7 @@ def test_pack_loads_with_its_nodes(comfy):
     info = comfy.object_info()
     for name in ("FriendliImageEdit", "FriendliMultiImageEdit", "FriendliEndpoint"):
         assert info[name]["category"] == "Friendli"
-    assert info["FriendliImageEdit"]["output_name"] == ["image", "seeds"]
+    assert info["FriendliImageEdit"]["output_name"] == ["image", "seeds", "failed"]
     log = comfy.log.read_text()
     [line] = [l for l in log.splitlines() if l.endswith("custom_nodes/comfyui-friendli")]  # the import-times line
     assert "IMPORT FAILED" not in line and "comfyui-friendli module for custom nodes" not in log
@@ -148,7 +152,9 @@ def test_single_edit_through_prompt_with_progress_and_no_token_in_the_png(comfy,
     assert TOKEN not in metadata and TOKEN not in json.dumps(result)  # ...the key is not
     assert len(emulator.requests) == 1 and emulator.requests[0].body["seed"] == 5
     events = [m["data"] for m in result["messages"] if m.get("type") == "friendli.progress"]
-    assert events[0]["state"] == "running" and events[-1] | {"elapsed": 0} == {
+    assert events[0]["state"] == "running"
+    last = events[-1] | {"elapsed": 0}
+    assert {k: last[k] for k in last if last[k] or k in ("retries", "waking", "elapsed")} == {  # + empty extras
         "node": "2", "state": "done", "done": 1, "total": 1, "elapsed": 0, "retries": 0, "waking": False, "seeds": [5]}
     assert not [m for m in result["messages"] if m.get("type") == "progress_text"]  # the extension draws it
     assert any(m.get("type") == "progress" and m["data"]["node"] == "2" for m in result["messages"])
