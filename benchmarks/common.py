@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.append(str(ROOT / "tests"))
+from packloader import load_pack  # noqa: E402,F401 - the one pack loader (by folder path), shared with the tests
+
 TOKEN = "flp_benchmark-token"
-
-
-def load_pack(name: str | None = None) -> ModuleType:
-    """Import the repo root by folder path under an arbitrary name, as ComfyUI (and tests/conftest.py) do."""
-    name = name or f"custom_node_friendli_{uuid.uuid4().hex[:8]}"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def sub(pack: ModuleType, dotted: str) -> ModuleType:

@@ -12,11 +12,13 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout  # not the builtin before Python 3.11
+from contextlib import contextmanager
 from typing import TypeVar
 
-from .errors import FriendliCancelledError, FriendliTimeoutError
+from .errors import FriendliCancelledError, FriendliRateLimitError, FriendliTimeoutError
 
 T = TypeVar("T")
 POLL = 0.05
@@ -33,13 +35,20 @@ class EndpointLimiter:
         self._queue: deque[object] = deque()  # waiting tickets, oldest first
         self._admitted = 0  # admissions so far
         self._window_end = 0  # a halving ignores 429s of requests admitted before it
+        self._mine = threading.local()  # admissions held by the calling thread (release without a number)
 
     @property
     def throttled(self) -> bool:
         return self.limit < self.max_limit
 
     def acquire(self, stop: threading.Event, timeout: float | None = None) -> int:
-        """Wait for a slot, in arrival order; returns the admission number (for ``release``)."""
+        """Wait for a slot, in arrival order; returns the admission number (for ``release``).
+
+        FriendliCancelledError when ``stop`` is (or becomes) set before admission, FriendliTimeoutError
+        after ``timeout`` seconds; either way the caller leaves the queue and those behind move up.
+        """
+        if stop.is_set():
+            raise FriendliCancelledError("cancelled before the request was sent")
         ticket = object()
         end = None if timeout is None else time.monotonic() + timeout
         with self._cond:
@@ -56,10 +65,21 @@ class EndpointLimiter:
                 self._cond.notify_all()
             self.in_flight += 1
             self._admitted += 1
+            self._held().append(self._admitted)
             return self._admitted
 
+    def _held(self) -> list[int]:
+        held = getattr(self._mine, "held", None)
+        if held is None:
+            held = self._mine.held = []
+        return held
+
     def throttle(self, admission: int | None = None) -> None:
-        """A 429: halve the limit, unless this request was admitted before the last halving."""
+        """A 429: halve the limit, unless this request was admitted before the last halving.
+
+        Without ``admission`` the calling thread's latest admission counts (if it holds one)."""
+        if admission is None and self._held():
+            admission = self._held()[-1]
         with self._cond:
             if admission is not None and admission <= self._window_end:
                 return
@@ -68,7 +88,13 @@ class EndpointLimiter:
             self._cond.notify_all()
 
     def release(self, outcome: str = "other", admission: int | None = None) -> None:
-        """Give the slot back: ``ok`` raises the limit by one, ``throttled`` halves it (see ``throttle``)."""
+        """Give the slot back: ``ok`` raises the limit by one, ``throttled`` halves it (see ``throttle``),
+        anything else leaves it. Without ``admission`` the calling thread's latest admission is meant."""
+        held = self._held()
+        if admission is None and held:
+            admission = held.pop()
+        elif admission in held:
+            held.remove(admission)
         if outcome == "throttled":
             self.throttle(admission)
         with self._cond:
@@ -77,12 +103,43 @@ class EndpointLimiter:
                 self.limit += 1
             self._cond.notify_all()
 
+    @contextmanager
+    def slot(self, stop: threading.Event, timeout: float | None = None) -> Iterator[Slot]:
+        """``with limiter.slot(stop) as s:`` holds a slot for the block. The outcome given back is
+        ``s.outcome`` if the block set it, else "ok" when the block ends normally, "throttled" when it
+        raises FriendliRateLimitError and "other" for any other exception. ``s.throttle()`` reports a
+        429 seen mid-request."""
+        held = Slot(self, self.acquire(stop, timeout))
+        try:
+            yield held
+        except FriendliRateLimitError:
+            self.release(held.outcome or "throttled", held.admission)
+            raise
+        except BaseException:
+            self.release(held.outcome or "other", held.admission)
+            raise
+        self.release(held.outcome or "ok", held.admission)
+
     def set_max(self, limit: int) -> None:
         """The setting changed."""
         with self._cond:
+            was_throttled = self.throttled  # a lowered limit stays lowered (at most the new maximum)
             self.max_limit = max(1, int(limit))
-            self.limit = min(self.limit, self.max_limit) if self.throttled else self.max_limit
+            self.limit = min(self.limit, self.max_limit) if was_throttled else self.max_limit
             self._cond.notify_all()
+
+
+class Slot:
+    """One admitted request (see ``EndpointLimiter.slot``)."""
+
+    def __init__(self, limiter: EndpointLimiter, admission: int) -> None:
+        self.limiter = limiter
+        self.admission = admission
+        self.outcome: str | None = None  # "ok" | "throttled" | "other"; None = decided by how the block ends
+
+    def throttle(self) -> None:
+        """A 429 seen before the request ended (the retry machinery)."""
+        self.limiter.throttle(self.admission)
 
 
 _limiters: dict[tuple[str, str], EndpointLimiter] = {}
@@ -136,5 +193,5 @@ def run_cpu(fn: Callable[..., T], *args: object, stop: threading.Event) -> T:
             raise FriendliCancelledError("cancelled")
         try:
             return future.result(timeout=POLL)
-        except TimeoutError:
+        except FutureTimeout:
             continue

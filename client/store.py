@@ -15,6 +15,8 @@ import json
 import logging
 import os
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,22 @@ log = logging.getLogger(__name__)
 SUFFIX = ".entry"
 MAX_HEADER = 64 * 1024
 MAX_RESULTS = 64
+STALE_TEMP_S = 3600  # a temporary file this old was left by a crashed writer
+
+_clock_lock = threading.Lock()
+_last_stamp = 0
+
+
+def _stamp() -> int:
+    """A modification time (ns) later than every one this process handed out before.
+
+    File systems keep coarse clocks (ext4: one kernel tick), so entries written or read in a
+    row would tie; strictly increasing stamps keep the LRU order exact within a process.
+    """
+    global _last_stamp
+    with _clock_lock:
+        _last_stamp = max(time.time_ns(), _last_stamp + 1000)
+        return _last_stamp
 
 
 @dataclass(frozen=True)
@@ -69,16 +87,23 @@ class ResultStore:
         """The stored results of ``key`` (refreshing its recency), or None."""
         path = self._path(key)
         try:
-            with open(path, "rb") as f:
-                results = _read_entry(f, self.max_bytes)
+            f = open(path, "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
-            log.warning("comfyui-friendli: removing an unreadable result store entry %s", path.name)
-            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("comfyui-friendli: could not read the result store (%s)", exc.strerror or type(exc).__name__)
             return None
+        with f:
+            seen = os.fstat(f.fileno())
+            try:
+                results = _read_entry(f, seen.st_size, self.max_bytes)
+            except (OSError, ValueError, RecursionError):
+                log.warning("comfyui-friendli: removing an unreadable result store entry %s", path.name)
+                _unlink_if_same(path, seen)
+                return None
+        stamp = _stamp()
         try:
-            os.utime(path)
+            os.utime(path, ns=(stamp, stamp))
         except OSError:
             pass
         return results
@@ -90,7 +115,7 @@ class ResultStore:
                                   "response_format": r.response_format} for r in results]).encode()
             size = len(header) + 1 + sum(len(r.data) for r in results)
             if not results or len(results) > MAX_RESULTS or size > self.max_bytes or len(header) > MAX_HEADER:
-                return
+                return  # nothing to keep, or more than the whole cap: the store is only an optimisation
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".part")
             try:
@@ -98,6 +123,8 @@ class ResultStore:
                     f.write(header + b"\n")
                     for r in results:
                         f.write(r.data)
+                stamp = _stamp()
+                os.utime(tmp, ns=(stamp, stamp))
                 os.replace(tmp, self._path(key))
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
@@ -108,9 +135,10 @@ class ResultStore:
                         exc.strerror or type(exc).__name__)
 
     def clear(self) -> None:
-        """Remove every entry."""
+        """Remove every entry (an entry another process holds open on Windows stays; it is logged)."""
         for path in self._entries():
-            path.unlink(missing_ok=True)
+            _unlink(path)
+        self._remove_stale_temps()
 
     def stats(self) -> dict[str, Any]:
         """Entries, bytes used, the cap and the folder."""
@@ -127,13 +155,25 @@ class ResultStore:
 
     def _evict(self) -> None:
         """Remove least recently used entries until the folder fits the cap."""
-        entries = [(s.st_mtime, s.st_size, p) for p in self._entries() if (s := _stat(p)) is not None]
+        entries = [(s.st_mtime_ns, s.st_size, p) for p in self._entries() if (s := _stat(p)) is not None]
         total = sum(size for _, size, _ in entries)
         for _, size, path in sorted(entries, key=lambda e: e[0]):
             if total <= self.max_bytes:
                 break
-            path.unlink(missing_ok=True)
+            _unlink(path)  # a file another process already removed counts as gone
             total -= size
+        self._remove_stale_temps()
+
+    def _remove_stale_temps(self) -> None:
+        """Temporary files of writers that crashed before renaming them (a live writer's are recent)."""
+        try:
+            temps = [p for p in self.folder.iterdir() if p.name.startswith(".tmp-") and p.name.endswith(".part")]
+        except OSError:
+            return
+        now = time.time()
+        for path in temps:
+            if (s := _stat(path)) is not None and now - s.st_mtime > STALE_TEMP_S:
+                _unlink(path)
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -143,17 +183,43 @@ def _stat(path: Path) -> os.stat_result | None:
         return None
 
 
-def _read_entry(f: Any, max_bytes: int) -> list[StoredResult]:
-    """Parse an entry, checking every field; ValueError when it is not a complete, valid entry."""
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("comfyui-friendli: could not remove %s from the result store (%s)", path.name,
+                    exc.strerror or type(exc).__name__)
+
+
+def _unlink_if_same(path: Path, seen: os.stat_result) -> None:
+    """Remove ``path`` only if it is still the file that was read (a writer may have replaced it since)."""
+    now = _stat(path)
+    if now is not None and (now.st_dev, now.st_ino) == (seen.st_dev, seen.st_ino):
+        _unlink(path)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _read_entry(f: Any, file_size: int, max_bytes: int) -> list[StoredResult]:
+    """Parse an entry, checking every field; ValueError when it is not a complete, valid entry.
+
+    An entry larger than ``max_bytes`` is refused before anything is read, so no read exceeds the cap.
+    """
+    if file_size > max_bytes:
+        raise ValueError("larger than the cap")
     header = json.loads(f.readline(MAX_HEADER))
     if not isinstance(header, list) or not 0 < len(header) <= MAX_RESULTS:
         raise ValueError("bad header")
     results = []
     for item in header:
+        if not isinstance(item, dict):
+            raise ValueError("bad item")
         size, seed = item.get("size"), item.get("seed")
         mime, fmt = item.get("mime"), item.get("response_format")
-        if not (isinstance(size, int) and 0 < size <= max_bytes and isinstance(mime, str) and isinstance(fmt, str)
-                and (seed is None or isinstance(seed, int))):
+        if not (_is_int(size) and 0 <= size <= max_bytes and isinstance(mime, str) and isinstance(fmt, str)
+                and (seed is None or _is_int(seed))):
             raise ValueError("bad item")
         data = f.read(size)
         if len(data) != size:

@@ -19,12 +19,9 @@ Run ``python -m comfyui_friendli.emulator --port 8080 --token T`` to serve until
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import hashlib
 import hmac
 import json
-import re
 import secrets
 import select
 import socket
@@ -37,27 +34,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from PIL import Image
 
+from .contract import reject_constant, validate
 from .lifecycle import ROUTE, EndpointSim
 from .stand_in import b64 as _b64
 from .stand_in import encode_image, stand_in_edit
-from .stand_in import open_image as _open_image
 
-MAX_IMAGE_BYTES = 50 * 1024 * 1024  # per decoded input image, as the API documents
 MAX_BODY_BYTES = 512 * 1024 * 1024
 MAX_FILES = 256  # url results kept; older ones 404 (their lifetime upstream is undocumented)
-FORMATS = ("url", "raw", "png", "jpeg", "jpg")
-CONTAINER_FORMATS = ("raw", "jpeg")
-FIELDS = {"image", "prompt", "model", "num_inference_steps", "guidance_scale", "seed", "response_format"}
 ROUTES = {"/dedicated/v1/images/edits": "dedicated", "/v1/images/edits": "container"}
 FAULTS: dict[str, set[str]] = {  # kind -> accepted params
     "status": {"status", "retry_after", "body"}, "sleeping": {"retry_after"}, "drop": set(),
     "garbage": set(), "html": {"status"}, "no_data": set(), "empty_data": set(),
     "bad_base64": set(), "latency": {"seconds"}, "url_missing": set(),
 }
-_DATA_URI = re.compile(r"data:([^;,]*)((?:;[^;,]*)*?);base64,(.*)", re.S)
-_MISSING, _INVALID = object(), object()  # an absent field; a body that is not JSON
+_INVALID = object()  # a body that is not JSON
 
 
 @dataclass
@@ -333,7 +324,7 @@ class Emulator:
         if rec is None:
             return
         try:
-            body = json.loads(rec.raw, parse_constant=_reject_constant)
+            body = json.loads(rec.raw, parse_constant=reject_constant)
         except ValueError:  # also an empty body
             body = _INVALID
         rec.body = None if body is _INVALID else body
@@ -397,7 +388,7 @@ class Emulator:
         if body is _INVALID:
             return h.reply(422, {"detail": [{"loc": ["body", 0], "msg": "JSON decode error",
                                              "type": "json_invalid"}]})
-        params, errors = self._validate(body, container=service == "container")
+        params, errors = validate(body, service == "container", self._own_file)
         if errors:
             return h.reply(422, {"detail": errors})
         if service == "dedicated" and params["model"].split(":")[0] not in self.endpoints:
@@ -435,102 +426,13 @@ class Emulator:
             while len(self._files) > MAX_FILES:
                 del self._files[next(iter(self._files))]
 
-    # -- validation --
-    def _validate(self, body: Any, container: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Parameters with defaults applied, and FastAPI-style errors (all of them)."""
-        errors: list[dict[str, Any]] = []
-
-        def err(loc: tuple[Any, ...], msg: str, typ: str) -> None:
-            errors.append({"loc": ["body", *loc], "msg": msg, "type": typ})
-
-        if not isinstance(body, dict):
-            err((), "Input should be a valid dictionary or object to extract fields from",
-                "model_attributes_type")
-            return {}, errors
-        for key in sorted(set(body) - FIELDS):
-            err((key,), "Extra inputs are not permitted", "extra_forbidden")
-        allowed = CONTAINER_FORMATS if container else FORMATS
-        params = {
-            "images": self._validate_images(body.get("image", _MISSING), err),
-            "prompt": _field(body, "prompt", "str", err, required=True, nullable=False),
-            "model": _field(body, "model", "str", err, required=not container, nullable=container),
-            "steps": _field(body, "num_inference_steps", "int", err, default=20, nullable=False),
-            "guidance": _field(body, "guidance_scale", "number", err, default=0.0 if container else None),
-            "seed": _field(body, "seed", "int", err),
-            "format": _field(body, "response_format", "str", err, default=allowed[-1 if container else 0]),
-        }
-        model, steps, fmt = params["model"], params["steps"], params["format"]
-        if not container and isinstance(model, str) and not re.fullmatch(r"[^:]+(:[^:]+)?", model):
-            err(("model",), "Value error, model must be ENDPOINT_ID or ENDPOINT_ID:ADAPTER_ROUTE",
-                "value_error")
-        if _is_int(steps) and not 1 <= steps <= 50:
-            typ, text = ("greater_than_equal", "greater than or equal to 1") if steps < 1 else (
-                "less_than_equal", "less than or equal to 50")
-            err(("num_inference_steps",), f"Input should be {text}", typ)
-        if isinstance(fmt, str) and fmt not in allowed:
-            names = ", ".join(f"'{f}'" for f in allowed[:-1]) + f" or '{allowed[-1]}'"
-            err(("response_format",), f"Input should be {names}", "enum")
-        return params, errors
-
-    def _validate_images(self, value: Any, err: Any) -> list[Image.Image]:
-        if value is _MISSING:
-            return err(("image",), "Field required", "missing") or []
-        if isinstance(value, list) and not value:
-            return err(("image",), "List should have at least 1 item after validation, not 0",
-                       "too_short") or []
-        if not isinstance(value, (dict, list)):
-            return err(("image",), 'Input should be an object {"image": str} or a list of them',
-                       "model_type") or []
-        images = []
-        items = [((), value)] if isinstance(value, dict) else [((i,), v) for i, v in enumerate(value)]
-        for sub, item in items:
-            loc = ("image", *sub)
-            if not isinstance(item, dict):
-                err(loc, "Input should be a valid dictionary or instance of ImageInput", "model_type")
-                continue
-            for key in sorted(set(item) - {"image"}):
-                err((*loc, key), "Extra inputs are not permitted", "extra_forbidden")
-            text = _field(item, "image", "str", lambda lc, m, t: err((*loc, *lc), m, t), required=True,
-                          nullable=False)
-            if isinstance(text, str):
-                try:
-                    images.append(self._load_image(text))
-                except ValueError as exc:
-                    err((*loc, "image"), f"Value error, {exc}", "value_error")
-        return images
-
-    def _load_image(self, text: str) -> Image.Image:
-        """A data URI, bare base64 or a URL on our own file server -> an opened image."""
-        declared = None
-        if text.startswith(("http://", "https://")):
-            own = f"{self.files_base_url}/files/"
-            if not text.startswith(own):
-                raise ValueError("URL inputs are not supported by the emulator")
-            with self._lock:
-                data = self._files.get(text[len(own):])
-            if data is None:
-                raise ValueError("the URL was not found on the emulator's file server")
-            return _open_image(data)
-        if text.startswith("data:"):
-            match = _DATA_URI.fullmatch(text)
-            if not match:
-                raise ValueError("malformed data URI; expected data:image/<type>;base64,<data>")
-            declared, text = match.group(1).lower(), match.group(3)
-            if not declared.startswith("image/"):
-                raise ValueError(f"data URI MIME type {declared!r} is not an image type")
-        if len(text) > (MAX_IMAGE_BYTES + 2) // 3 * 4:
-            raise ValueError("the image exceeds 50 MiB")
-        try:
-            data = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("invalid base64 image data") from None
-        if len(data) > MAX_IMAGE_BYTES:
-            raise ValueError("the image exceeds 50 MiB")
-        img = _open_image(data)
-        actual = "image/jpeg" if img.format == "MPO" else img.get_format_mimetype() or "unknown"
-        if declared is not None and declared.replace("image/jpg", "image/jpeg") != actual:
-            raise ValueError(f"data URI MIME type {declared} does not match the image data ({actual})")
-        return img
+    def _own_file(self, url: str) -> bytes | None:
+        """The bytes of a url result this emulator serves, or None."""
+        own = f"{self.files_base_url}/files/"
+        if not url.startswith(own):
+            return None
+        with self._lock:
+            return self._files.get(url[len(own):])
 
 
 def _hung_up(conn: socket.socket) -> bool:
@@ -540,35 +442,6 @@ def _hung_up(conn: socket.socket) -> bool:
         return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
     except (OSError, ValueError):
         return True
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-_CHECKS = {
-    "str": (lambda v: isinstance(v, str), "Input should be a valid string", "string_type"),
-    "int": (_is_int, "Input should be a valid integer", "int_type"),
-    "number": (lambda v: _is_int(v) or isinstance(v, float), "Input should be a valid number", "float_type"),
-}
-
-
-def _field(body: dict[str, Any], name: str, kind: str, err: Any, *, required: bool = False,
-           nullable: bool = True, default: Any = None) -> Any:
-    """body[name] checked against a JSON type; missing or null (when allowed) gives the default."""
-    value = body.get(name, _MISSING)
-    if value is _MISSING or (value is None and nullable):
-        if value is _MISSING and required:
-            err((name,), "Field required", "missing")
-        return default
-    check, msg, typ = _CHECKS[kind]
-    if not check(value):
-        err((name,), msg, typ)
-    return value
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def main(argv: list[str] | None = None) -> int:

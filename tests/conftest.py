@@ -1,31 +1,16 @@
-"""Shared fixtures: the pack loaded the way ComfyUI loads it, and the endpoint emulator on loopback."""
+"""Shared fixtures: the pack loaded the way ComfyUI loads it, the endpoint emulator on loopback, the
+pack's node modules, the emulator as the configured endpoint, and a stand-in ComfyUI host.
+Plain helpers (images, batches, FakeHost, workflow conversion) are in helpers.py."""
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import io
 import sys
-import uuid
-from pathlib import Path
+import types
 
-import numpy as np
 import pytest
-from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "flp_test-token-0123456789abcdef"
-
-
-def load_pack(name: str | None = None):
-    """Import the repo root as ComfyUI does: by folder path, under an arbitrary module name."""
-    name = name or f"custom_node_friendli_{uuid.uuid4().hex[:8]}"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "__init__.py",
-                                                  submodule_search_locations=[str(ROOT)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+from helpers import TOKEN, FakeHost, load_pack
 
 
 @pytest.fixture(scope="session")
@@ -64,28 +49,36 @@ def isolated_env(monkeypatch, tmp_path):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
-def photo(width: int = 96, height: int = 64, channels: int = 3, seed: int = 0) -> np.ndarray:
-    """A deterministic uint8 HxWxC image with gradients and noise (photo-like, not flat)."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    base = np.stack([x * 255 / max(width - 1, 1), y * 255 / max(height - 1, 1), (x + y) % 256], axis=-1)
-    noisy = base + rng.normal(0, 12, base.shape)
-    rgb = np.clip(noisy, 0, 255).astype(np.uint8)
-    if channels == 1:
-        return rgb[:, :, :1]
-    if channels == 4:
-        alpha = (np.arange(width)[None, :].repeat(height, 0) * 255 // max(width - 1, 1)).astype(np.uint8)
-        return np.concatenate([rgb, alpha[:, :, None]], axis=-1)
-    return rgb
-
-
-def png_bytes(array: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(out, "PNG")
-    return out.getvalue()
-
-
 @pytest.fixture(autouse=True)
 def fresh_limiters(pack):
     """Each test starts with untouched per-endpoint in-flight limits (one test's 429s never slow the next)."""
     importlib.import_module(pack.__name__ + ".client.scheduler").reset_limiters()
+
+
+@pytest.fixture
+def nodes(pack):
+    """The pack's node modules by short name: nodes.edit, nodes.endpoint, nodes.host, nodes.tensors ..."""
+    names = ("edit", "endpoint", "host", "tensors", "progress", "run")
+    return types.SimpleNamespace(**{n: importlib.import_module(f"{pack.__name__}.nodes.{n}") for n in names})
+
+
+@pytest.fixture
+def online(emulator, monkeypatch, pack):
+    """The emulator as FRIENDLI_BASE_URL, with the right key in FRIENDLI_TOKEN; the result store off
+    (tests that repeat a request mean to reach the endpoint; tests/test_nodes_store.py turns it on)."""
+    monkeypatch.setenv("FRIENDLI_TOKEN", TOKEN)
+    monkeypatch.setenv("FRIENDLI_BASE_URL", emulator.base_url)
+    prefs = importlib.import_module(pack.__name__ + ".client.prefs")
+    prefs.write(prefs.validate({"result_store": False}), prefs.default_path())
+    return emulator
+
+
+@pytest.fixture
+def fake_host(monkeypatch, tmp_path, nodes):
+    """Install FakeHost's modules in sys.modules for one test (ComfyUI absent otherwise), with the
+    host's status text switched on so that its wording is checked too."""
+    monkeypatch.setattr(nodes.host, "SEND_PROGRESS_TEXT", True)
+    host = FakeHost(str(tmp_path / "user"))
+    for name, module in host.modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    return host

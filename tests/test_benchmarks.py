@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_quick_benchmark_runs_and_writes_all_sections(tmp_path):

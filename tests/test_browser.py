@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from comfyui_process import COMFYUI_PATH, SKIP_REASON, comfyui
-from conftest import ROOT, TOKEN, photo, png_bytes
+from helpers import ROOT, TOKEN, photo, png_bytes
 
 if not COMFYUI_PATH:
     pytest.skip(SKIP_REASON, allow_module_level=True)

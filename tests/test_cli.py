@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TOKEN, photo, png_bytes
+from helpers import TOKEN, photo, png_bytes
 
 
 @pytest.fixture(scope="module")

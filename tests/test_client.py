@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from conftest import TOKEN, photo, png_bytes
+from helpers import TOKEN, photo, png_bytes
 
 CONTRACT = Path(__file__).with_name("contract") / "friendli-image-edits.openapi.yaml"
 

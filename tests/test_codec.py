@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import photo
+from helpers import photo
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,7 @@ import pytest
 from PIL import Image
 
 from comfyui_process import COMFYUI_PATH, SKIP_REASON, comfyui
-from conftest import ROOT, TOKEN, photo
-from nodes_helpers import workflow_to_prompt
+from helpers import ROOT, TOKEN, photo, workflow_to_prompt
 
 pytestmark = pytest.mark.skipif(not (COMFYUI_PATH and (Path(COMFYUI_PATH) / "main.py").is_file()),
                                 reason=SKIP_REASON)

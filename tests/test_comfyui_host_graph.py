@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from comfyui_process import COMFYUI_PATH, SKIP_REASON, comfyui
-from conftest import ROOT, TOKEN, photo
+from helpers import ROOT, TOKEN, photo
 from hostile import HostileServer, respond
 from test_comfyui_host import HEIGHT, WIDTH, Host
 

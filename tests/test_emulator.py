@@ -15,7 +15,8 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import ROOT, TOKEN, load_pack
+from helpers import TOKEN
+from packloader import child_code, load_pack
 
 emu_mod = importlib.import_module(load_pack().__name__ + ".emulator.server")
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -288,7 +289,8 @@ def test_mime_alias_and_other_formats_accepted(emu):
 
 
 def test_size_limit(emu, monkeypatch):
-    monkeypatch.setattr(sys.modules[type(emu).__module__], "MAX_IMAGE_BYTES", len(PNG) - 1)
+    running_contract = sys.modules[type(emu).__module__.rsplit(".", 1)[0] + ".contract"]
+    monkeypatch.setattr(running_contract, "MAX_IMAGE_BYTES", len(PNG) - 1)
     r = edit(emu)
     assert r.status_code == 422 and "50 MiB" in r.json()["detail"][0]["msg"]
 
@@ -453,10 +455,8 @@ def test_stop_while_request_sleeps_and_port_reuse():
 
 def test_cli_serves_until_interrupted():
     # `python -m comfyui_friendli.emulator` once installed; here the checkout loaded by path, as ComfyUI does
-    launcher = ("import sys, importlib.util as u; s = u.spec_from_file_location('pk', sys.argv[1] + '/__init__.py', "
-                "submodule_search_locations=[sys.argv[1]]); m = u.module_from_spec(s); sys.modules['pk'] = m; "
-                "s.loader.exec_module(m); from pk.emulator import main; sys.exit(main(sys.argv[2:]))")
-    proc = subprocess.Popen([sys.executable, "-c", launcher, str(ROOT), "--port", "0", "--token", "cli-token"],
+    launcher = child_code("pk") + "from pk.emulator import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", launcher, "--port", "0", "--token", "cli-token"],
                             stdout=subprocess.PIPE, text=True)
     try:
         base = proc.stdout.readline().strip()

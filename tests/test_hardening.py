@@ -19,9 +19,9 @@ import time
 
 import pytest
 
-from conftest import ROOT, TOKEN, photo
+from helpers import TOKEN, batch, photo
+from packloader import child_code
 from hostile import HostileServer, b64_answer, gzip_bomb, huge_png, respond, stream_forever
-from nodes_helpers import batch, nodes, online  # noqa: F401 - fixtures
 from test_nodes_async import established_to, friendli_threads, wait_until
 
 
@@ -87,14 +87,12 @@ def test_h1_a_container_may_use_any_base_url_and_gets_no_key(client_pkg):
 
 # ---- H2, M1: bounded reads ------------------------------------------------------------------------
 
-MEMORY_PROBE = """
-import sys, importlib.util, resource, json, threading
-spec = importlib.util.spec_from_file_location("pk", sys.argv[1] + "/__init__.py", submodule_search_locations=[sys.argv[1]])
-pk = importlib.util.module_from_spec(spec); sys.modules["pk"] = pk; spec.loader.exec_module(pk)
+MEMORY_PROBE = child_code("pk") + """
+import resource, json, threading
 import numpy as np
 from pk.client import FriendliImageClient
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-client = FriendliImageClient(token="flp_probe-token-123", base_url=sys.argv[2], backoff_factor=0.01)
+client = FriendliImageClient(token="flp_probe-token-123", base_url=sys.argv[1], backoff_factor=0.01)
 try:
     [r.image for r in client.edit(np.zeros((8, 8, 3), np.uint8), "x", endpoint_id="e", seed=1)]  # decoded, as the nodes do
     outcome = "no error"
@@ -106,7 +104,7 @@ print(json.dumps({"outcome": outcome, "growth_mb": (after - before) / 1024}))
 
 
 def probe_memory(server) -> dict:
-    run = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(ROOT), server.base_url], capture_output=True,
+    run = subprocess.run([sys.executable, "-c", MEMORY_PROBE, server.base_url], capture_output=True,
                          text=True, timeout=180)
     assert run.returncode == 0, run.stderr[-2000:]
     return json.loads(run.stdout.strip().splitlines()[-1])

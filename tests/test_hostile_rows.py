@@ -21,9 +21,9 @@ import time
 import pytest
 from PIL import Image
 
-from conftest import TOKEN, photo
+from helpers import TOKEN, batch, photo
+from packloader import child_code
 from hostile import HostileServer, b64_answer, respond, stream_forever, until_hangup
-from nodes_helpers import batch, nodes, online  # noqa: F401 - fixtures
 
 # ---- helpers --------------------------------------------------------------------------------------
 
@@ -444,11 +444,9 @@ def test_w_the_backoff_while_waking_is_capped_at_30_s(client_pkg):
 
 # ---- H2, M1: bombs everywhere the pack reads, memory measured in a subprocess -----------------------
 
-PROBE = """
-import asyncio, importlib, importlib.util, json, os, resource, sys
-root, base_url, mode = sys.argv[1:4]
-spec = importlib.util.spec_from_file_location("pk", root + "/__init__.py", submodule_search_locations=[root])
-pk = importlib.util.module_from_spec(spec); sys.modules["pk"] = pk; spec.loader.exec_module(pk)
+PROBE = child_code("pk") + """
+import asyncio, importlib, json, os, resource
+base_url, mode = sys.argv[1:3]
 import numpy as np
 if mode == "node":
     import torch
@@ -477,11 +475,9 @@ def probe(server, mode: str, tmp_path) -> dict:
     import subprocess
     import sys
 
-    from conftest import ROOT
-
     env = dict(os.environ, FRIENDLI_TOKEN=TOKEN, FRIENDLI_BASE_URL=server.base_url, NO_PROXY="127.0.0.1,localhost",
                XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_CACHE_HOME=str(tmp_path / "cache"))
-    run = subprocess.run([sys.executable, "-c", PROBE, str(ROOT), server.base_url, mode], capture_output=True,
+    run = subprocess.run([sys.executable, "-c", PROBE, server.base_url, mode], capture_output=True,
                          text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
@@ -564,3 +560,68 @@ def test_h1_plain_http_from_the_environment_is_still_only_for_loopback(client_pk
         monkeypatch.setenv("FRIENDLI_BASE_URL", f"http://localhost:{srv.port}")
         result, = edit(client_pkg.FriendliImageClient(token=TOKEN))
         assert result.image.shape == (8, 8, 3) and edits(srv)[0].headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+# ---- L1: server text in every place an error or event takes it from -------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="issue 8 L1: transport.server_detail scrubs the text but returns the raw "
+                                       "detail items, kept whole in FriendliValidationError.details")
+def test_l1_a_422_detail_list_carries_no_secret(client_pkg):
+    """FastAPI's 422 items echo the input: the message lines and the public ``details`` alike."""
+    def answer(conn, request):
+        auth = request.headers.get("Authorization", "")
+        detail = [{"loc": ["body", "prompt"], "msg": f"bad prompt from {auth}", "type": "value_error",
+                   "input": {"headers": request.headers, "other": OTHER_SECRETS[0]}}]
+        respond(conn, 422, json.dumps({"detail": detail}).encode())
+
+    with HostileServer(no_status(answer)) as srv:
+        exc = error_of(lambda: edit(client_for(client_pkg, srv)))
+    assert isinstance(exc, client_pkg.FriendliValidationError), repr(exc)
+    assert "prompt: bad prompt from" in str(exc)
+    assert TOKEN not in str(exc) and "Bearer flp" not in str(exc)
+    text = json.dumps(getattr(exc, "details", []), default=str)
+    for secret in (TOKEN, OTHER_SECRETS[0]):
+        assert secret not in text, text
+
+
+@pytest.mark.parametrize("answer", ["echo401", "failed"])
+def test_l1_the_endpoint_status_route_carries_no_secret(client_pkg, answer):
+    def status_route(conn, request):
+        if "/beta/endpoint/" in request.path:
+            if answer == "echo401":
+                return echo(401)(conn, request)
+            code = f"{request.headers.get('Authorization', '')} {OTHER_SECRETS[0]}"
+            return respond(conn, 200, json.dumps({"status": "FAILED", "errorCode": code}).encode())
+        respond(conn, 200, b64_answer(png()))
+
+    events = []
+    with HostileServer(status_route) as srv:
+        exc = error_of(lambda: edit(client_for(client_pkg, srv, on_event=events.append)))
+        assert edits(srv) == []  # the state said no: the edit was not sent
+    assert isinstance(exc, client_pkg.FriendliError), repr(exc)
+    text = str(exc) + repr(exc) + json.dumps(events, default=str)
+    for secret in (TOKEN, *OTHER_SECRETS):
+        assert secret not in text, text
+
+
+# ---- M3: a keep-alive server with an idle timeout ------------------------------------------------------
+
+def test_m3_a_connection_closed_by_the_servers_idle_timeout_is_replaced(client_pkg):
+    """The server keeps a connection 0.3 s after an answer, then closes it (an idle timeout); the next
+    edit, later, goes out once on a fresh connection and succeeds."""
+    ok = b64_answer(png())
+
+    def idle_timeout(conn, request):
+        if "/beta/endpoint/" in request.path:
+            respond(conn, 404, b"{}", keep_alive=True)
+        else:
+            respond(conn, 200, ok, keep_alive=True)
+        conn.settimeout(0.3)
+        return True  # the next read times out (OSError) after 0.3 s idle: the connection closes
+
+    with HostileServer(idle_timeout) as srv:
+        client = client_for(client_pkg, srv)
+        edit(client)
+        assert wait_until(lambda: srv.open_connections == 0)  # the server dropped the idle connection
+        edit(client, seed=2)
+        assert [json.loads(r.body)["seed"] for r in edits(srv)] == [1, 2]

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import importlib
 import threading
-import time
 
 import pytest
 
-from conftest import TOKEN, photo
+from helpers import TOKEN, photo
 
 
 @pytest.fixture

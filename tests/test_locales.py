@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
+import shutil
+import subprocess
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 LANGUAGES = ("en", "zh", "ja", "ko")
 
@@ -16,11 +17,18 @@ def load(lang: str, name: str) -> dict:
     return json.loads((ROOT / "locales" / lang / f"{name}.json").read_text(encoding="utf-8"))
 
 
-def extension_settings() -> dict[str, tuple[str, str | None]]:
-    """id -> (English name, tooltip) as web/friendli.js declares them."""
-    text = (ROOT / "web" / "friendli.js").read_text(encoding="utf-8")
-    rows = re.findall(r'\["(\w+)", "([^"]+)", render', text)
-    return {f"Friendli_{sid}": name for sid, name in rows}
+def extension_settings() -> tuple[list[dict], dict[str, str]]:
+    """SETTINGS and SETTING_GROUPS as web/friendli-logic.js declares them (read by Node, which runs the module)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("`node` is not on PATH; reading the extension's settings needs Node.js >= 20")
+    script = ("import { SETTINGS, SETTING_GROUPS } from './web/friendli-logic.js';"
+              "console.log(JSON.stringify({ settings: SETTINGS, groups: SETTING_GROUPS }));")
+    proc = subprocess.run([node, "--input-type=module", "-e", script], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(proc.stdout)
+    return data["settings"], data["groups"]
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -51,17 +59,26 @@ def test_every_input_and_output_of_every_node_is_translated(pack, lang):
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_settings_and_categories(lang):
+    """settings.json holds exactly the extension's setting ids (dots as "_"), main.json its group labels."""
+    declared, groups = extension_settings()
     settings = load(lang, "settings")
-    declared = extension_settings()
-    assert set(settings) == set(declared) and len(declared) == 10
-    assert all(item["name"].strip() for item in settings.values())
-    if lang == "en":
-        assert {k: v["name"] for k, v in settings.items()} == declared
+    ids = [item["id"] for item in declared]
+    assert len(ids) == len(set(ids)) == 10 and all(i.startswith("Friendli.") for i in ids)
+    assert set(settings) == {i.replace(".", "_") for i in ids}
+    for item in declared:
+        entry = settings[item["id"].replace(".", "_")]
+        assert entry["name"].strip()
+        assert ("tooltip" in entry) == ("tooltip" in item), item["id"]  # a tooltip exactly where the code has one
+        if lang == "en":  # the English file says what the code says (the frontend's fallback)
+            assert entry == {k: item[k] for k in ("name", "tooltip") if k in item}
+        else:
+            assert entry.get("tooltip", "") != item.get("tooltip", "") or "tooltip" not in item  # translated
     main = load(lang, "main")
     assert main["nodeCategories"] == {"Friendli": "Friendli"}
-    used = set(re.findall(r'render\w*(?:\([^)]*\))?(?:,\s*\{[^}]*\}\))?, \d, "(\w+)"',
-                          (ROOT / "web" / "friendli.js").read_text(encoding="utf-8")))
-    assert used and used | {"Friendli"} == set(main["settingsCategories"])
+    assert set(main["settingsCategories"]) == {"Friendli", *groups} == {"Friendli", *(i["group"] for i in declared)}
+    assert all(label.strip() for label in main["settingsCategories"].values())
+    if lang == "en":
+        assert main["settingsCategories"] == {"Friendli": "Friendli", **groups}
 
 
 def test_the_languages_hold_the_same_keys():

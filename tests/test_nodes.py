@@ -15,8 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, TOKEN, photo
-from nodes_helpers import batch, nodes, online, run_edit, tensor  # noqa: F401 - fixtures
+from helpers import TOKEN, batch, photo, run_edit
+from packloader import child_code
 
 FORMATS = ["png", "jpeg", "jpg", "raw", "url"]
 
@@ -206,11 +206,9 @@ def test_node_definitions_follow_the_conventions(pack):
 
 
 def test_nodes_import_and_declare_inputs_without_torch():
-    code = ("import sys, importlib.util\n"
+    code = ("import sys\n"
             "sys.modules['torch'] = None  # any 'import torch' now fails\n"
-            f"spec = importlib.util.spec_from_file_location('any_name', {str(ROOT / '__init__.py')!r}, "
-            f"submodule_search_locations=[{str(ROOT)!r}])\n"
-            "m = importlib.util.module_from_spec(spec); sys.modules['any_name'] = m; spec.loader.exec_module(m)\n"
+            + child_code("m") +
             "print(sorted(len(c.INPUT_TYPES()['required']) for c in m.NODE_CLASS_MAPPINGS.values()))\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr

@@ -11,9 +11,8 @@ import importlib
 import threading
 import time
 
-import pytest
 
-from nodes_helpers import batch, fake_host, nodes, online  # noqa: F401 - fixtures
+from helpers import batch
 
 ARGS = dict(endpoint_id="test-endpoint", num_inference_steps=20, guidance_scale=-1.0, response_format="png")
 

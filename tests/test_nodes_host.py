@@ -12,8 +12,7 @@ import time
 
 import pytest
 
-from conftest import TOKEN
-from nodes_helpers import batch, fake_host, nodes, online, run_edit  # noqa: F401 - fixtures
+from helpers import TOKEN, batch, run_edit
 
 
 def test_host_adapter_is_inert_outside_comfyui(nodes):

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nodes_helpers import batch, nodes, online, run_edit  # noqa: F401 - fixtures
+from helpers import batch, run_edit
 
 
 def half_mask(height: int = 32, width: int = 48) -> torch.Tensor:

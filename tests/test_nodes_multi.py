@@ -11,8 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import photo
-from nodes_helpers import batch, nodes, online, tensor  # noqa: F401 - fixtures
+from helpers import batch, photo, tensor
 
 
 def run_multi(nodes, image_1, **kw):

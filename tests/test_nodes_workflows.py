@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
-from nodes_helpers import is_widget, workflow_to_prompt
+from helpers import ROOT, is_widget, workflow_to_prompt
 
 WORKFLOWS = sorted((ROOT / "example_workflows").glob("*.json"))
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}

@@ -7,7 +7,8 @@ import subprocess
 import sys
 import tomllib
 
-from conftest import ROOT
+from helpers import ROOT
+from packloader import child_code
 
 
 def test_versions_agree_and_torch_is_not_a_runtime_dependency(pack):
@@ -30,13 +31,10 @@ def test_client_imports_without_torch_or_network():
     code = ("import sys, socket\n"
             "socket.socket.connect = lambda *a: (_ for _ in ()).throw(AssertionError('network at import'))\n"
             f"sys.path.insert(0, {str(ROOT.parent)!r})\n"
-            "import importlib.util\n"
-            f"spec = importlib.util.spec_from_file_location('anyname', {str(ROOT / '__init__.py')!r}, "
-            f"submodule_search_locations=[{str(ROOT)!r}])\n"
-            "m = importlib.util.module_from_spec(spec); sys.modules['anyname'] = m; spec.loader.exec_module(m)\n"
+            + child_code("anyname") +
             "import anyname.client\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n"
-            "print(sorted(m.NODE_CLASS_MAPPINGS))\n")
+            "print(sorted(anyname.NODE_CLASS_MAPPINGS))\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
 

@@ -177,10 +177,11 @@ def test_routes_module_imports_without_aiohttp(tmp_path):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from helpers import ROOT
+    from packloader import child_code
 
-    code = ("import sys; sys.modules['aiohttp'] = None; sys.path.insert(0, 'tests'); import conftest, importlib; "
-            "pack = conftest.load_pack(); routes = importlib.import_module(pack.__name__ + '.nodes.routes'); "
+    code = ("import sys; sys.modules['aiohttp'] = None\n" + child_code("pack") +
+            "import importlib; routes = importlib.import_module(pack.__name__ + '.nodes.routes'); "
             f"print(routes.status(__import__('pathlib').Path({str(tmp_path / 'c.json')!r}))['source'])")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -243,7 +244,7 @@ async def test_store_size_and_clear(client, cred_path, pack):
 
 @pytest.mark.asyncio
 async def test_endpoint_status_and_sleep_without_sending_an_edit(client, emulator, monkeypatch):
-    from conftest import TOKEN as EMULATOR_TOKEN
+    from helpers import TOKEN as EMULATOR_TOKEN
 
     monkeypatch.setenv("FRIENDLI_BASE_URL", emulator.base_url)
     monkeypatch.setenv("FRIENDLI_TOKEN", EMULATOR_TOKEN)

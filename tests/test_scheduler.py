@@ -119,3 +119,127 @@ def test_cpu_pool_has_one_thread_per_core_and_cancels_queued_jobs(sched, client_
         b.result(5)
     pool.submit(lambda: None).result(5)
     assert ran == []  # the queued job never ran
+
+
+def test_a_storm_of_threads_fills_the_limit_and_never_exceeds_it(sched):
+    limit, rounds = 3, 8
+    limiter = sched.EndpointLimiter(limit)
+    stop = threading.Event()
+    together = threading.Barrier(limit, timeout=10)  # only passes when `limit` requests are in flight at once
+    lock, counts, errors = threading.Lock(), {"now": 0, "peak": 0}, []
+
+    def request():
+        try:
+            with limiter.slot(stop):
+                with lock:
+                    counts["now"] += 1
+                    counts["peak"] = max(counts["peak"], counts["now"])
+                together.wait()
+                with lock:
+                    counts["now"] -= 1
+        except BaseException as exc:  # a broken barrier means the limiter admitted fewer than `limit`
+            errors.append(exc)
+
+    threads = [threading.Thread(target=request, daemon=True) for _ in range(limit * rounds)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert not errors and counts["peak"] == limit and limiter.in_flight == 0 and limiter.limit == limit
+
+
+def test_a_burst_of_throttled_releases_without_numbers_halves_once(sched):
+    limiter = sched.EndpointLimiter(8)
+    stop = threading.Event()
+    all_in, errors = threading.Barrier(8, timeout=10), []
+
+    def request():  # acquire and release in the same thread, as the client does; no admission numbers
+        try:
+            limiter.acquire(stop)
+            all_in.wait()  # all eight were sent together
+            limiter.release("throttled")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=request, daemon=True) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not errors and limiter.limit == 4 and limiter.in_flight == 0
+    limiter.acquire(stop)
+    limiter.throttle()  # a 429 of a request admitted after the halving: a new window
+    assert limiter.limit == 2
+    limiter.release("throttled")  # the same request ends throttled: the same window
+    assert limiter.limit == 2
+
+
+def test_slot_outcomes(sched, client_pkg):
+    limiter = sched.EndpointLimiter(4)
+    stop = threading.Event()
+    with limiter.slot(stop) as s:
+        s.throttle()  # a 429 on the way
+        assert limiter.limit == 2 and limiter.in_flight == 1
+    assert limiter.limit == 3 and limiter.in_flight == 0  # it then succeeded: one back
+    with pytest.raises(client_pkg.FriendliRateLimitError):
+        with limiter.slot(stop):
+            raise client_pkg.FriendliRateLimitError("429 after every retry")
+    assert limiter.limit == 1 and limiter.in_flight == 0
+    with pytest.raises(ValueError):
+        with limiter.slot(stop):
+            raise ValueError("broken")
+    assert limiter.limit == 1 and limiter.in_flight == 0  # "other" leaves the limit
+    with pytest.raises(ValueError):
+        with limiter.slot(stop) as s:
+            s.outcome = "ok"  # the answer arrived; decoding failed afterwards
+            raise ValueError("not an image")
+    assert limiter.limit == 2
+    with limiter.slot(stop) as s:
+        s.outcome = "other"
+    assert limiter.limit == 2 and limiter.in_flight == 0
+
+
+def test_a_stopped_caller_is_never_admitted(sched, client_pkg):
+    limiter = sched.EndpointLimiter(2)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(client_pkg.FriendliCancelledError):
+        limiter.acquire(stop)
+    assert limiter.in_flight == 0 and not limiter._queue
+
+
+def test_raising_the_maximum_admits_waiters(sched):
+    limiter = sched.EndpointLimiter(1)
+    stop = threading.Event()
+    limiter.acquire(stop)
+    order = []
+    threads = start_waiters(limiter, 2, stop, order)
+    limiter.set_max(3)
+    for t in threads:
+        t.join(5)
+    assert order == [0, 1] and limiter.in_flight == 3 and limiter.limit == 3
+    limiter.throttle()
+    limiter.set_max(2)  # lowered while throttled: stays throttled, below the new maximum
+    assert limiter.limit == 1 and limiter.max_limit == 2 and limiter.throttled
+
+
+def test_run_cpu_stops_waiting_for_a_running_job(sched, client_pkg):
+    started, release, stop = threading.Event(), threading.Event(), threading.Event()
+    finished = []
+
+    def job():
+        started.set()
+        release.wait(10)
+        finished.append(1)
+
+    def cancel_when_started():
+        started.wait(10)
+        stop.set()
+
+    threading.Thread(target=cancel_when_started, daemon=True).start()
+    try:
+        with pytest.raises(client_pkg.FriendliCancelledError):
+            sched.run_cpu(job, stop=stop)
+        assert started.is_set() and finished == []  # returned while the job still ran
+    finally:
+        release.set()

@@ -7,13 +7,12 @@ import importlib
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, TOKEN, photo
-from nodes_helpers import batch, nodes, online  # noqa: F401 - fixtures
+from helpers import TOKEN, batch, photo
+from packloader import child_code
 
 
 @pytest.fixture
@@ -46,9 +45,8 @@ def test_keys_cover_what_determines_the_answer(store_mod):
 def test_restart_reuse_lru_cap_and_clear(store_mod, tmp_path):
     store = store_mod.ResultStore(tmp_path / "results", max_bytes=3000)
     keys = [f"{i:064x}" for i in range(3)]
-    for i, k in enumerate(keys):
+    for i, k in enumerate(keys):  # written in a row, within one tick of the file system's clock
         store.put(k, [result(store_mod, bytes([i]) * 900, seed=i)])
-        os.utime(store._path(k), (time.time() - 100 + i, time.time() - 100 + i))  # distinct ages
     again = store_mod.ResultStore(tmp_path / "results", max_bytes=3000)  # a restarted process
     assert again.get(keys[0]) == [result(store_mod, b"\x00" * 900, seed=0)]  # refreshes entry 0
     again.put(f"{9:064x}", [result(store_mod, b"\x09" * 900)])  # over the cap: the oldest unused goes
@@ -70,12 +68,9 @@ def test_a_corrupt_entry_is_missing_and_removed(store_mod, tmp_path):
     assert store.get(key) is None and not path.exists()
 
 
-WRITER = """
-import sys, importlib.util
-spec = importlib.util.spec_from_file_location("pk", sys.argv[1] + "/__init__.py", submodule_search_locations=[sys.argv[1]])
-mod = importlib.util.module_from_spec(spec); sys.modules["pk"] = mod; spec.loader.exec_module(mod)
+WRITER = child_code("pk") + """
 from pk.client.store import ResultStore, StoredResult
-store = ResultStore(sys.argv[2], max_bytes=200_000)
+store = ResultStore(sys.argv[1], max_bytes=200_000)
 bad = 0
 for i in range(300):
     key = f"{i % 40:064x}"
@@ -90,7 +85,7 @@ print(bad)
 
 def test_two_processes_at_once_leave_no_corrupt_entry(store_mod, tmp_path):
     folder = tmp_path / "shared"
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(ROOT), str(folder)], stdout=subprocess.PIPE,
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(folder)], stdout=subprocess.PIPE,
                               text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert all(p.returncode == 0 for p in procs) and outputs == ["0", "0"]
@@ -134,3 +129,17 @@ def test_rerunning_a_partly_failed_batch_sends_only_what_failed(nodes, online, p
     assert (out2[1:] == out[1:]).all()  # the stored results, bit for bit
     for path in (Path(os.environ["XDG_CONFIG_HOME"]) / "comfyui-friendli" / "results").iterdir():
         assert TOKEN.encode() not in path.read_bytes()
+
+
+def test_lru_order_is_exact_for_entries_used_in_a_row(store_mod, tmp_path):
+    """Puts and gets in a tight loop share a file-system clock tick; the order must still be exact."""
+    store = store_mod.ResultStore(tmp_path, max_bytes=2800)  # an entry: 200 bytes + a ~73-byte header; 10 fit
+    keys = [f"{i:064x}" for i in range(10)]
+    for i, k in enumerate(keys):
+        store.put(k, [result(store_mod, bytes([i]) * 200, seed=i)])
+    assert all(store.get(k) for k in keys)  # all fit; this also uses them in order 0..9
+    for k in keys[:5]:
+        assert store.get(k)  # now 5..9 are the least recently used, 5 first
+    for n, new in enumerate(f"{100 + i:064x}" for i in range(5)):
+        store.put(new, [result(store_mod, b"n" * 200)])
+        assert [k for k in keys if store._path(k).exists()] == keys[:5] + keys[6 + n:]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import TOKEN
+from helpers import TOKEN
 
 
 @pytest.fixture

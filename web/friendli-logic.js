@@ -7,6 +7,44 @@ export const TOKEN_MIN = 8;
 export const TOKEN_MAX = 512;
 export const TEAM_MAX = 128;
 const STATES = ["running", "done", "error", "cancelled"];
+
+/**
+ * The settings of Settings > Friendli (all custom-typed rows drawn by web/friendli.js), in English: the
+ * frontend shows locales/<lang>/settings.json's name and tooltip for each id (dots as "_"), and the group
+ * labels from main.json's settingsCategories. Group keys carry the Friendli prefix because settingsCategories
+ * is one namespace shared with ComfyUI and every other pack.
+ */
+export const SETTING_GROUPS = {
+  FriendliKey: "API key", FriendliEndpoint: "Endpoint", FriendliRequests: "Requests", FriendliResults: "Results",
+};
+export const SETTINGS = [
+  { id: "Friendli.APIKey", name: "API key", group: "FriendliKey", sortOrder: 3,
+    tooltip: "Saved in the credentials file of ComfyUI's user directory (mode 0600). FRIENDLI_TOKEN in the environment wins." },
+  { id: "Friendli.Team", name: "Team (optional)", group: "FriendliKey", sortOrder: 2,
+    tooltip: "Sent as X-Friendli-Team; saved with the key (Save above)." },
+  { id: "Friendli.Status", name: "Status", group: "FriendliKey", sortOrder: 1 },
+  { id: "Friendli.TrustedHosts", name: "Trusted hosts", group: "FriendliEndpoint", sortOrder: 3,
+    tooltip: "Extra hosts that may receive your API key when a workflow names them as base URL (besides api.friendli.ai and FRIENDLI_BASE_URL). host trusts every port, host:port one; plain http only on this machine." },
+  { id: "Friendli.EndpointTest", name: "Test connection", group: "FriendliEndpoint", sortOrder: 2,
+    tooltip: "Shows the endpoint's state (or why the key or team was refused) without sending an edit; Sleep now puts it to sleep." },
+  { id: "Friendli.WakeOnQueue", name: "Wake endpoints when a prompt is queued", group: "FriendliEndpoint", sortOrder: 1,
+    tooltip: "Starts waking the prompt's sleeping endpoints as soon as it is queued, so the cold start overlaps the local nodes." },
+  { id: "Friendli.MaxInFlight", name: "Requests in flight per endpoint", group: "FriendliRequests", sortOrder: 1,
+    tooltip: "Shared by every node and prompt (default 8). A 429 from the endpoint halves it; each success adds one back." },
+  { id: "Friendli.ResultStore", name: "Keep results (result store)", group: "FriendliResults", sortOrder: 3,
+    tooltip: "Answers a repeated request with a fixed seed from disk, without a new generation." },
+  { id: "Friendli.ResultStoreSize", name: "Result store size (GiB)", group: "FriendliResults", sortOrder: 2,
+    tooltip: "The least recently used results go first when it is full." },
+  { id: "Friendli.ResultStoreClear", name: "Stored results", group: "FriendliResults", sortOrder: 1 },
+];
+
+/** The frontend's setting declarations: SETTINGS with their renderers (``renderers[id]``, every one needed). */
+export function settingDeclarations(renderers) {
+  return SETTINGS.map(({ id, name, group, sortOrder, tooltip }) => {
+    if (typeof renderers?.[id] !== "function") throw new Error(`no renderer for the setting ${id}`);
+    return { id, name, type: renderers[id], sortOrder, tooltip, category: ["Friendli", group, name], defaultValue: "" };
+  });
+}
 const MAX_SEEDS_SHOWN = 6;
 const MAX_MESSAGE = 120;
 
@@ -41,6 +79,7 @@ export function parseProgress(data) {
 }
 
 const ENDPOINT_STATES = ["INITIALIZING", "AWAKING", "UPDATING", "SLEEPING"];
+const STATE_NAMES = [...ENDPOINT_STATES, "RUNNING", "READY", "FAILED", "STOPPING", "TERMINATING", "TERMINATED", "UNKNOWN"];
 const PHASES = ["REQUESTING_VIRTUAL_MACHINE", "DOWNLOADING_MODEL", "ENGINE_INITIALIZING"];
 
 /** The optional fields of an event (reused results, throttling, the endpoint's state, failed images). */
@@ -55,6 +94,7 @@ function optional(data) {
   }
   const failed = Array.isArray(data.failed) ? data.failed.filter((x) => Number.isInteger(x) && x > 0) : [];
   if (failed.length) out.failed = failed;
+  if (typeof data.warning === "string" && data.warning.trim()) out.warning = data.warning;
   return out;
 }
 
@@ -138,17 +178,27 @@ export function progressLines(state, now, lang = "en") {
   if (state.reused) parts.push(t("progress.reused", { n: state.reused }));
   if (state.state === "cancelled") parts.push(t("progress.cancelled"));
   const lines = [parts.join(" · ")];
-  if (state.state === "done" && state.failed?.length) lines.push(t("progress.failed", { list: state.failed.join(", ") }));
-  else if (state.state === "done" && state.seeds.length) lines.push(seedsText(state.seeds, lang));
-  if (state.state === "error") lines.push(clip(t("progress.error", { message: state.message || "failed" }), MAX_MESSAGE));
+  if (state.state === "done" && state.failed?.length) {
+    const key = state.failed.length === 1 ? "progress.failedOne" : "progress.failed";
+    lines.push(clip(t(key, { list: state.failed.join(", ") }), MAX_MESSAGE));
+  } else if (state.state === "done" && state.warning) {
+    lines.push(clip(state.warning, MAX_MESSAGE)); // the server's own words when it named no image
+  } else if (state.state === "done" && state.seeds.length) {
+    lines.push(seedsText(state.seeds, lang));
+  }
+  if (state.state === "error") {
+    lines.push(clip(t("progress.error", { message: state.message || t("progress.failedPlain") }), MAX_MESSAGE));
+  }
   return lines;
 }
 
-/** Tone of the node text: "error" for failures, "busy" while running, "ok" after success. */
+/** Tone of the node text: "error" for failures, "busy" while running, "warn" after a success that kept
+ * failed images unchanged, "ok" after success. */
 export function progressTone(state) {
   if (!state) return "ok";
   if (state.state === "error" || state.state === "cancelled") return "error";
-  return state.state === "running" ? "busy" : "ok";
+  if (state.state === "running") return "busy";
+  return state.failed?.length || state.warning ? "warn" : "ok";
 }
 
 /** Client-side check of a key before sending it (mirrors the server); an error message or null. */
@@ -175,7 +225,7 @@ export function statusLine(status, lang = "en") {
   if (!status || typeof status !== "object") return { text: t("status.unavailable"), tone: "warn" };
   const team = status.team ? t("status.team", { team: status.team }) : "";
   const where = status.base_url ? ` → ${status.base_url}${team}` : "";
-  const hint = status.token_hint ?? "set";
+  const hint = status.token_hint ?? t("status.hintSet");
   let text;
   let tone = "ok";
   if (status.source === "environment") {
@@ -203,6 +253,7 @@ export function errorMessage(httpStatus, body, lang = "en") {
 /** "1.2 GiB" / "340 MiB" / "12 KiB" for a byte count. */
 export function formatBytes(bytes) {
   const n = Number.isFinite(bytes) && bytes > 0 ? bytes : 0;
+  if (n >= 2 ** 40) return `${(n / 2 ** 40).toFixed(1)} TiB`;
   if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(1)} GiB`;
   if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(0)} MiB`;
   return `${Math.ceil(n / 1024)} KiB`;
@@ -212,7 +263,9 @@ export function formatBytes(bytes) {
 export function storeLine(info, lang = "en") {
   const t = translator(lang);
   if (!info || typeof info !== "object") return t("status.unavailable");
-  const size = t("store.size", { size: formatBytes(info.size_bytes), entries: int(info.entries) });
+  const size = int(info.max_bytes)
+    ? t("store.sizeOf", { size: formatBytes(info.size_bytes), max: formatBytes(info.max_bytes), entries: int(info.entries) })
+    : t("store.size", { size: formatBytes(info.size_bytes), entries: int(info.entries) });
   return info.enabled === false ? `${size} (${t("store.off")})` : size;
 }
 
@@ -221,11 +274,17 @@ export function endpointLine(answer, lang = "en") {
   const t = translator(lang);
   if (!answer || typeof answer !== "object") return t("status.unavailable");
   if (answer.available === false) return t("endpoint.unavailable");
-  const state = t(`state.${answer.status}`) === `state.${answer.status}` ? String(answer.status) : t(`state.${answer.status}`);
-  const phase = answer.phase ? ` · ${t(`phase.${answer.phase}`)}` : "";
+  const state = STATE_NAMES.includes(answer.status) ? t(`state.${answer.status}`) : String(answer.status ?? "?");
+  const phase = PHASES.includes(answer.phase) ? ` · ${t(`phase.${answer.phase}`)}` : "";
   const line = t("endpoint.state", { id: answer.endpoint_id, state: state + phase });
-  return ["RUNNING", "READY", "SLEEPING", "AWAKING", "INITIALIZING", "UPDATING"].includes(answer.status)
-    ? line : `${line} — ${answer.explanation ?? ""}`.trim();
+  const words = typeof answer.explanation === "string" ? answer.explanation.trim() : "";
+  const healthy = ["RUNNING", "READY", "SLEEPING", "AWAKING", "INITIALIZING", "UPDATING"].includes(answer.status);
+  return healthy || !words ? line : `${line} — ${words}`;
+}
+
+/** Tone of the endpoint test line: "error" for a failed or ending endpoint, "ok" otherwise. */
+export function endpointTone(answer) {
+  return ["FAILED", "STOPPING", "TERMINATING", "TERMINATED"].includes(answer?.status) ? "error" : "ok";
 }
 
 /** Trusted hosts typed in one field (commas, spaces or new lines) as a list for the server. */

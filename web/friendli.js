@@ -5,8 +5,8 @@
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import {
-  applyProgress, endpointLine, errorMessage, findNodeByExecutionId, isTicking, parseHosts, progressFraction,
-  progressLines, progressTone, settle, statusLine, storeLine, teamError, tokenError,
+  applyProgress, endpointLine, endpointTone, errorMessage, findNodeByExecutionId, isTicking, parseHosts, progressFraction,
+  progressLines, progressTone, settingDeclarations, settle, statusLine, storeLine, teamError, tokenError,
 } from "./friendli-logic.js";
 import { translator } from "./friendli-strings.js";
 
@@ -61,7 +61,7 @@ function showStatus(status) {
   const { text, tone } = statusLine(status, language());
   panel.status.textContent = text;
   panel.status.dataset.tone = tone;
-  if (status?.credentials_file) panel.status.title = `Stored in ${status.credentials_file}`;
+  if (status?.credentials_file) panel.status.title = tr("status.storedIn", { path: status.credentials_file });
   if (panel.team && !panel.team.value && status?.team) panel.team.value = status.team;
 }
 
@@ -109,7 +109,7 @@ function onEnter(event) {
 function renderKey() {
   panel.token = el("input", {
     type: "password", className: "friendli-input", autocomplete: "off", spellcheck: false,
-    placeholder: tr("key.placeholder"), ariaLabel: "Friendli API key",
+    placeholder: tr("key.placeholder"), ariaLabel: tr("aria.key"),
   });
   panel.token.dataset.testid = "friendli-token";
   panel.token.addEventListener("keydown", onEnter);
@@ -121,7 +121,7 @@ function renderKey() {
 function renderTeam() {
   panel.team = el("input", {
     type: "text", className: "friendli-input", autocomplete: "off", spellcheck: false,
-    placeholder: tr("team.placeholder"), ariaLabel: "Friendli team id",
+    placeholder: tr("team.placeholder"), ariaLabel: tr("aria.team"),
   });
   panel.team.dataset.testid = "friendli-team";
   panel.team.addEventListener("keydown", onEnter);
@@ -160,23 +160,41 @@ function stopKeys(input) {
   return input;
 }
 
-// Server-side preferences (GET/POST /friendli/preferences), read once per panel opening.
+// Server-side preferences (GET/POST /friendli/preferences): the rows rendered together when the panel opens
+// share one GET; a later opening reads them again (the command line or another tab may have changed them).
+const PREFS_SHARED_MS = 2000;
 let prefsPromise = null;
-const loadPrefs = () => (prefsPromise ??= call("/friendli/preferences").catch(() => null));
+let prefsAt = 0;
+function loadPrefs() {
+  const now = Date.now();
+  if (!prefsPromise || now - prefsAt > PREFS_SHARED_MS) {
+    prefsPromise = call("/friendli/preferences").catch(() => null);
+    prefsAt = now;
+  }
+  return prefsPromise;
+}
 
-async function savePrefs(update, out) {
+const storeRefreshers = new Set(); // the "Stored results" line follows the store switch and its size
+
+/** POST one change; on success the answer is the new preferences, on failure the field shows the server's value. */
+async function savePrefs(update, out, restore) {
   try {
-    prefsPromise = Promise.resolve(await call("/friendli/preferences", "POST", update));
+    const saved = await call("/friendli/preferences", "POST", update);
+    prefsPromise = Promise.resolve(saved);
+    prefsAt = Date.now();
     show(out, tr("prefs.saved"));
+    if ("result_store" in update || "result_store_gib" in update) storeRefreshers.forEach((refresh) => refresh());
   } catch (err) {
     show(out, err.message, "error");
+    prefsAt = 0;
+    const current = await loadPrefs();
+    if (current && restore) restore(current);
   }
 }
 
 function renderTrustedHosts() {
-  prefsPromise = null;
   const input = stopKeys(el("input", { type: "text", className: "friendli-input friendli-wide", spellcheck: false,
-    placeholder: tr("hosts.placeholder"), ariaLabel: "Friendli trusted hosts" }));
+    placeholder: tr("hosts.placeholder"), ariaLabel: tr("aria.hosts") }));
   input.dataset.testid = "friendli-trusted-hosts";
   const out = line("friendli-trusted-hosts-message");
   const save = button(tr("key.save"), "friendli-trusted-hosts-save",
@@ -185,90 +203,97 @@ function renderTrustedHosts() {
   return el("div", { className: "friendli-status-box" }, el("div", { className: "friendli-row" }, input, save), out);
 }
 
-function renderNumber(field, testid, { min, max, step }) {
+function renderNumber(field, testid, aria, { min, max, step }) {
   return () => {
-    const input = stopKeys(el("input", { type: "number", className: "friendli-input friendli-narrow", min, max, step }));
+    const input = stopKeys(el("input", { type: "number", className: "friendli-input friendli-narrow", min, max, step,
+      ariaLabel: tr(aria) }));
     input.dataset.testid = testid;
     const out = line(`${testid}-message`);
-    loadPrefs().then((p) => { if (p) input.value = p[field]; });
-    input.addEventListener("change", () => savePrefs({ [field]: Number(input.value) }, out));
+    const restore = (p) => { input.value = p[field]; };
+    loadPrefs().then((p) => { if (p) restore(p); });
+    input.addEventListener("change", () => savePrefs({ [field]: Number(input.value) }, out, restore));
     return el("div", { className: "friendli-row" }, input, out);
   };
 }
 
-function renderToggle(field, testid) {
+function renderToggle(field, testid, aria) {
   return () => {
-    const box = el("input", { type: "checkbox", className: "friendli-check" });
+    const box = el("input", { type: "checkbox", className: "friendli-check", ariaLabel: tr(aria) });
     box.dataset.testid = testid;
     const out = line(`${testid}-message`);
-    loadPrefs().then((p) => { if (p) box.checked = !!p[field]; });
-    box.addEventListener("change", () => savePrefs({ [field]: box.checked }, out));
+    const restore = (p) => { box.checked = !!p[field]; };
+    loadPrefs().then((p) => { if (p) restore(p); });
+    box.addEventListener("change", () => savePrefs({ [field]: box.checked }, out, restore));
     return el("div", { className: "friendli-row" }, box, out);
   };
 }
 
 function renderStore() {
-  const out = line("friendli-store-size");
-  const refresh = (promise) => promise.then((info) => show(out, storeLine(info, language())))
+  const out = line("friendli-store-info");
+  const display = (promise, done = "") => promise.then((info) => show(out, done + storeLine(info, language())))
     .catch((err) => show(out, err.message, "error"));
-  const clear = button(tr("store.clear"), "friendli-store-clear", () => refresh(call("/friendli/store", "DELETE")));
-  refresh(call("/friendli/store"));
+  const clear = button(tr("store.clear"), "friendli-store-clear", async () => {
+    clear.disabled = true;
+    await display(call("/friendli/store", "DELETE"), `${tr("store.cleared")} `);
+    clear.disabled = false;
+  });
+  storeRefreshers.clear(); // one panel at a time: the rows of an earlier opening are gone
+  storeRefreshers.add(() => display(call("/friendli/store")));
+  display(call("/friendli/store"));
   return el("div", { className: "friendli-row" }, out, clear);
 }
 
 function renderEndpointTest() {
   const input = stopKeys(el("input", { type: "text", className: "friendli-input", spellcheck: false,
-    placeholder: tr("endpoint.placeholder"), ariaLabel: "Friendli endpoint id" }));
+    placeholder: tr("endpoint.placeholder"), ariaLabel: tr("aria.endpoint") }));
   input.dataset.testid = "friendli-endpoint-id";
   const out = line("friendli-endpoint-message");
   async function run(action) {
     const endpointId = input.value.trim();
     if (!endpointId) return show(out, tr("endpoint.empty"), "error");
     if (action === "sleep" && !window.confirm(tr("endpoint.confirmSleep", { id: endpointId }))) return;
-    show(out, "…");
+    show(out, tr("endpoint.asking"));
+    test.disabled = sleep.disabled = true;
     try {
       const answer = await call(`/friendli/endpoint/${action}`, "POST", { endpoint_id: endpointId });
-      show(out, endpointLine(answer, language()), answer.status === "FAILED" ? "error" : "ok");
+      show(out, endpointLine(answer, language()), endpointTone(answer));
     } catch (err) {
       show(out, err.message, "error");
+    } finally {
+      test.disabled = sleep.disabled = false;
     }
   }
+  input.addEventListener("keydown", (event) => { if (event.key === "Enter") run("status"); });
   const test = button(tr("endpoint.test"), "friendli-test-connection", () => run("status"));
   const sleep = button(tr("endpoint.sleep"), "friendli-sleep-now", () => run("sleep"));
   return el("div", { className: "friendli-status-box" }, el("div", { className: "friendli-row" }, input, test, sleep), out);
 }
 
-// Frontend settings of custom types: they never call their setter, so comfy.settings.json only holds the
-// empty default; names and tooltips are translated by the frontend from locales/<lang>/settings.json.
-const settings = [
-  ["APIKey", "API key", renderKey, 3, "Key",
-    "Saved in the credentials file of ComfyUI's user directory (mode 0600). FRIENDLI_TOKEN in the environment wins."],
-  ["Team", "Team (optional)", renderTeam, 2, "Key", "Sent as X-Friendli-Team; saved with the key (Save above)."],
-  ["Status", "Status", renderStatus, 1, "Key", undefined],
-  ["TrustedHosts", "Trusted hosts", renderTrustedHosts, 3, "Endpoint",
-    "Extra hosts that may receive your API key when a workflow names them as base URL (besides api.friendli.ai and FRIENDLI_BASE_URL). host trusts every port, host:port one; plain http only on this machine."],
-  ["EndpointTest", "Test connection", renderEndpointTest, 2, "Endpoint",
-    "Shows the endpoint's state (or why the key or team was refused) without sending an edit; Sleep now puts it to sleep."],
-  ["WakeOnQueue", "Wake endpoints when a prompt is queued", renderToggle("wake_on_queue", "friendli-wake-on-queue"), 1,
-    "Endpoint", "Starts waking the prompt's sleeping endpoints as soon as it is queued, so the cold start overlaps the local nodes."],
-  ["MaxInFlight", "Requests in flight per endpoint", renderNumber("max_in_flight", "friendli-max-in-flight",
-    { min: 1, max: 64, step: 1 }), 1, "Requests",
-    "Shared by every node and prompt (default 8). A 429 from the endpoint halves it; each success adds one back."],
-  ["ResultStore", "Keep results (result store)", renderToggle("result_store", "friendli-result-store"), 3, "Results",
-    "Answers a repeated request with a fixed seed from disk, without a new generation."],
-  ["ResultStoreSize", "Result store size (GiB)", renderNumber("result_store_gib", "friendli-result-store-size",
-    { min: 0.1, max: 1024, step: 0.5 }), 2, "Results", "The least recently used results go first when it is full."],
-  ["ResultStoreClear", "Stored results", renderStore, 1, "Results", undefined],
-].map(([id, name, type, sortOrder, section, tooltip]) => ({
-  id: `Friendli.${id}`, name, type, sortOrder, tooltip, category: ["Friendli", section, name], defaultValue: "",
-}));
+// Frontend settings of custom types (SETTINGS in friendli-logic.js): they never call their setter, so
+// comfy.settings.json only holds the empty default; the frontend translates names, tooltips and group labels
+// from locales/<lang>/settings.json and main.json.
+const settings = settingDeclarations({
+  "Friendli.APIKey": renderKey,
+  "Friendli.Team": renderTeam,
+  "Friendli.Status": renderStatus,
+  "Friendli.TrustedHosts": renderTrustedHosts,
+  "Friendli.EndpointTest": renderEndpointTest,
+  "Friendli.WakeOnQueue": renderToggle("wake_on_queue", "friendli-wake-on-queue", "aria.wake"),
+  "Friendli.MaxInFlight": renderNumber("max_in_flight", "friendli-max-in-flight", "aria.maxInFlight",
+    { min: 1, max: 64, step: 1 }),
+  "Friendli.ResultStore": renderToggle("result_store", "friendli-result-store", "aria.store"),
+  "Friendli.ResultStoreSize": renderNumber("result_store_gib", "friendli-result-store-size", "aria.storeSize",
+    { min: 0.1, max: 1024, step: 0.1 }),
+  "Friendli.ResultStoreClear": renderStore,
+});
 
 // ---- live progress on the node ---------------------------------------------------------------
 const states = new Map(); // event node id -> display state
 let ticker = null;
 
 function findNode(id) {
-  return findNodeByExecutionId(app.graph ?? app.canvas?.graph, id); // execution ids start at the root graph
+  // execution ids start at the root graph ("12:5" = node 5 inside subgraph node 12), whatever the canvas shows
+  return findNodeByExecutionId(app.rootGraph ?? app.graph, id);
 }
 
 function progressWidget(node) {

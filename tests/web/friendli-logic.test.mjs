@@ -137,7 +137,20 @@ test("new event fields: reused, throttled, the endpoint's state and phase, faile
   assert.deepEqual(progressLines(bad, 0), ["3/8 done · 12.4 s"]);
   const done = applyProgress(null, ev({ state: "done", done: 8, failed: [3, 7], seeds: [1, 2] }), 0);
   assert.deepEqual(progressLines(done, 0), ["8/8 done · 12.4 s", "images 3, 7 failed and were kept unchanged"]);
-  assert.equal(progressTone(done), "ok");
+  assert.equal(progressTone(done), "warn"); // a success that kept failed images is not plain "ok"
+  const one = applyProgress(null, ev({ state: "done", done: 8, failed: [5], warning: "image 5 of 8 failed and was kept unchanged" }), 0);
+  assert.deepEqual(progressLines(one, 0, "en"), ["8/8 done · 12.4 s", "image 5 failed and was kept unchanged"]);
+  assert.deepEqual(progressLines(one, 0, "ko")[1], "이미지 5은(는) 실패하여 원본을 유지했습니다");
+  // a warning without a list of images: the server's words, clipped to one line
+  const warned = applyProgress(null, ev({ state: "done", done: 8, warning: "something\nodd " + "y".repeat(200) }), 0);
+  const lines = progressLines(warned, 0);
+  assert.ok(lines[1].startsWith("something odd y") && lines[1].length <= 120, lines[1]);
+  assert.equal(progressTone(warned), "warn");
+  // blank or non-string warnings are nothing to show
+  const plain = applyProgress(null, ev({ state: "done", done: 8, warning: "  ", seeds: [9] }), 0);
+  assert.deepEqual(progressLines(plain, 0), ["8/8 done · 12.4 s", "seed 9"]);
+  assert.equal(progressTone(plain), "ok");
+  assert.equal(progressTone(applyProgress(null, ev({ state: "done", warning: 5 }), 0)), "ok");
 });
 
 test("every language has every string with the same placeholders", () => {

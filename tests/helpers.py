@@ -1,45 +1,53 @@
-"""Fixtures and helpers shared by the node tests (import with ``from nodes_helpers import *``)."""
+"""Plain helpers the tests share (no fixtures: those live in conftest.py): test images, IMAGE
+batches, a node run with defaults, a stand-in for ComfyUI's modules, and the UI-workflow -> prompt
+conversion the frontend does."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import sys
+import io
 import threading
 import types
 
 import numpy as np
-import pytest
-import torch
+from PIL import Image
 
-from conftest import TOKEN, photo
+from packloader import ROOT, load_pack  # noqa: F401 - re-exported: the tests' one pack loader
+
+TOKEN = "flp_test-token-0123456789abcdef"
 
 
-def tensor(*arrays: np.ndarray) -> torch.Tensor:
-    """uint8 HxWxC arrays -> an IMAGE batch [B,H,W,C] float32."""
+def photo(width: int = 96, height: int = 64, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """A deterministic uint8 HxWxC image with gradients and noise (photo-like, not flat)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 / max(width - 1, 1), y * 255 / max(height - 1, 1), (x + y) % 256], axis=-1)
+    noisy = base + rng.normal(0, 12, base.shape)
+    rgb = np.clip(noisy, 0, 255).astype(np.uint8)
+    if channels == 1:
+        return rgb[:, :, :1]
+    if channels == 4:
+        alpha = (np.arange(width)[None, :].repeat(height, 0) * 255 // max(width - 1, 1)).astype(np.uint8)
+        return np.concatenate([rgb, alpha[:, :, None]], axis=-1)
+    return rgb
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(out, "PNG")
+    return out.getvalue()
+
+
+def tensor(*arrays: np.ndarray):
+    """uint8 HxWxC arrays -> an IMAGE batch [B,H,W,C] float32 (torch imported here, so that the
+    client-only tests do not load it)."""
+    import torch
+
     return torch.stack([torch.from_numpy(a).float() / 255 for a in arrays])
 
 
-def batch(n: int, width: int = 48, height: int = 32, channels: int = 3) -> torch.Tensor:
+def batch(n: int, width: int = 48, height: int = 32, channels: int = 3):
     return tensor(*(photo(width, height, channels, seed=i) for i in range(n)))
-
-
-@pytest.fixture
-def nodes(pack):
-    """The pack's node modules by short name: nodes.edit, nodes.endpoint, nodes.host, nodes.tensors ..."""
-    names = ("edit", "endpoint", "host", "tensors", "progress", "run")
-    return types.SimpleNamespace(**{n: importlib.import_module(f"{pack.__name__}.nodes.{n}") for n in names})
-
-
-@pytest.fixture
-def online(emulator, monkeypatch, pack):
-    """The emulator as FRIENDLI_BASE_URL, with the right key in FRIENDLI_TOKEN; the result store off
-    (tests that repeat a request mean to reach the endpoint; tests/test_nodes_store.py turns it on)."""
-    monkeypatch.setenv("FRIENDLI_TOKEN", TOKEN)
-    monkeypatch.setenv("FRIENDLI_BASE_URL", emulator.base_url)
-    prefs = importlib.import_module(pack.__name__ + ".client.prefs")
-    prefs.write(prefs.validate({"result_store": False}), prefs.default_path())
-    return emulator
 
 
 def run_edit(nodes, image, prompt="make it blue", **kw):
@@ -101,17 +109,6 @@ class FakeHost:
 
     def progress_events(self) -> list[dict]:
         return [data for event, data, _, _ in self.events if event == "friendli.progress"]
-
-
-@pytest.fixture
-def fake_host(monkeypatch, tmp_path, nodes):
-    """Install FakeHost's modules in sys.modules for one test (ComfyUI absent otherwise), with the
-    host's status text switched on so that its wording is checked too."""
-    monkeypatch.setattr(nodes.host, "SEND_PROGRESS_TEXT", True)
-    host = FakeHost(str(tmp_path / "user"))
-    for name, module in host.modules.items():
-        monkeypatch.setitem(sys.modules, name, module)
-    return host
 
 
 # ---- UI workflow (what the frontend saves) -> API prompt (what /prompt takes) -------------------
