@@ -29,6 +29,9 @@ PHASES = ("REQUESTING_VIRTUAL_MACHINE", "DOWNLOADING_MODEL", "ENGINE_INITIALIZIN
 READY = ("RUNNING", "READY")
 STARTING = ("INITIALIZING", "AWAKING", "UPDATING")
 GONE = ("FAILED", "STOPPING", "TERMINATING", "TERMINATED")
+WAKE_INTERVAL = 10.0  # seconds during which another wake of the same endpoint is not sent
+_wakes: dict[tuple[str, str], float] = {}
+_wakes_lock = threading.Lock()
 ERROR_WORDS = {  # the SDK's InferenceDeploymentErrorCode values we can explain
     "INFERENCE_ENGINE_MEMORY_ERROR": "the model does not fit the GPU memory of the endpoint's instance",
     "INFERENCE_ENGINE_INITIALIZATION_ERROR": "the inference engine failed to start",
@@ -63,6 +66,12 @@ class EndpointStatus:
         return f"{text} · {self.phase.lower().replace('_', ' ')}" if self.phase else text
 
 
+def reset_wakes() -> None:
+    """Forget when endpoints were last woken (tests; a fresh start)."""
+    with _wakes_lock:
+        _wakes.clear()
+
+
 def explain(status: EndpointStatus) -> str:
     """What the state means for the user and what to do about it."""
     if status.status == "FAILED":
@@ -90,7 +99,14 @@ class Lifecycle:
         return self._call("GET", endpoint_id, "status", strict)
 
     def wake(self, endpoint_id: str, *, strict: bool = False) -> EndpointStatus | None:
-        return self._call("PUT", endpoint_id, "wake", strict)
+        """Wake the endpoint — once per WAKE_INTERVAL for the whole process (the queued-prompt hook and
+        every node waiting on it share one wake); otherwise just its state."""
+        key, now = (self.base_url, endpoint_id), time.monotonic()
+        with _wakes_lock:
+            recent = now - _wakes.get(key, float("-inf")) < WAKE_INTERVAL
+            if not recent:
+                _wakes[key] = now
+        return self._call("GET" if recent else "PUT", endpoint_id, "status" if recent else "wake", strict)
 
     def sleep(self, endpoint_id: str, *, strict: bool = False) -> EndpointStatus | None:
         return self._call("PUT", endpoint_id, "sleep", strict)
@@ -100,19 +116,19 @@ class Lifecycle:
         """Return once the endpoint runs (waking it if it sleeps); raise at once for a failed or gone
         endpoint, on ``stop`` (FriendliCancelledError) and at ``deadline`` (monotonic; FriendliTimeoutError).
         Returns immediately when the state cannot be known."""
-        started, woken = time.monotonic(), False
+        started, waited = time.monotonic(), False
         while True:
             status = self.status(endpoint_id)
             if status is None or status.status in READY or status.status == "UNKNOWN":
-                if woken and on_event is not None:  # the progress line stops showing the wait
+                if waited and on_event is not None:  # the progress line stops showing the wait
                     on_event({"type": "endpoint", "status": "RUNNING", "phase": None,
                               "waited": time.monotonic() - started})
                 return
             if status.status in GONE:
                 raise FriendliEndpointStateError(explain(status))
-            if status.status == "SLEEPING" and not woken:
+            if status.status == "SLEEPING":  # (again, if it fell asleep: wake sends at most one per interval)
                 status = self.wake(endpoint_id) or status
-            woken = True
+            waited = True
             if on_event is not None:
                 on_event({"type": "endpoint", "status": status.status, "phase": status.phase,
                           "waited": time.monotonic() - started})

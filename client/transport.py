@@ -358,7 +358,11 @@ def _too_large(what: str, limit: int) -> FriendliResponseError:
 def server_detail(body: bytes, secrets: tuple[str, ...] = ()) -> tuple[str, list[dict[str, Any]]]:
     """The server's own words from an error body: (text, FastAPI-style detail list), secrets redacted."""
     text, details = _detail(body[:ERROR_BODY_MAX])
-    return scrub(text, secrets)[:500], details
+    clean = [{"loc": [p if isinstance(p, int) else scrub(str(p), secrets)[:40] for p in d.get("loc", [])[:8]]
+              if isinstance(d.get("loc"), list) else [],
+              "msg": scrub(str(d.get("msg", "")), secrets)[:200], "type": scrub(str(d.get("type", "")), secrets)[:40]}
+             for d in details]  # only what explains the error: no echoed input, no secret
+    return scrub(text, secrets)[:500], clean
 
 
 def _detail(body: bytes) -> tuple[str, list[dict[str, Any]]]:

@@ -564,8 +564,6 @@ def test_h1_plain_http_from_the_environment_is_still_only_for_loopback(client_pk
 
 # ---- L1: server text in every place an error or event takes it from -------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 8 L1: transport.server_detail scrubs the text but returns the raw "
-                                       "detail items, kept whole in FriendliValidationError.details")
 def test_l1_a_422_detail_list_carries_no_secret(client_pkg):
     """FastAPI's 422 items echo the input: the message lines and the public ``details`` alike."""
     def answer(conn, request):

@@ -117,3 +117,12 @@ def test_progress_shows_the_endpoint_state(make_client, emulator, pack):
     bar.on_client_event({"type": "endpoint", "status": "RUNNING", "phase": None, "waited": 80.0})
     bar.poll()
     assert "endpoint" not in bar.text()
+
+
+def test_the_hook_and_the_nodes_share_one_wake(make_client, emulator):
+    emulator.endpoint.set_state("SLEEPING", phases=(0.3, 0.3, 0.3))
+    first, second = make_client().lifecycle(), make_client().lifecycle()
+    assert first.wake("test-endpoint").status == "AWAKING"
+    emulator.endpoint.set_state("SLEEPING", phases=(0.3, 0.3, 0.3))  # as if the first PUT were still on its way
+    assert second.wake("test-endpoint").status == "SLEEPING"  # within the interval: only asked, not woken again
+    assert [r.method for r in emulator.lifecycle_requests] == ["PUT", "GET"] and emulator.endpoint.wakes == 1
