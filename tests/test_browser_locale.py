@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from comfyui_process import COMFYUI_PATH, SKIP_REASON
-from conftest import TOKEN
+from helpers import TOKEN
 
 if not COMFYUI_PATH:
     pytest.skip(SKIP_REASON, allow_module_level=True)

@@ -152,7 +152,7 @@ def test_with_wake_on_queue_off_the_endpoint_wakes_only_when_a_node_runs(comfy, 
     assert result["messages"][-1]["type"] == "execution_success", result["messages"][-3:]
     wakes = [r for r in emulator.lifecycle_requests if r.path.endswith("/wake")]
     [local] = local_runs(comfy)
-    assert len(wakes) == 1 and wakes[0].time >= local["end"], ([w.time for w in wakes], local)
+    assert len(wakes) == 1 and wakes[0].time >= local["end"], ([w.time for w in wakes], local)  # one, shared
     assert len(emulator.requests) == 2
 
 
