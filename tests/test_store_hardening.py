@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, TOKEN, photo
+from helpers import TOKEN, photo
+from packloader import child_code
 
 KEY = "c" * 64
 
@@ -180,15 +181,12 @@ def test_seedless_bodies_and_order(store_mod):
     assert key("dedicated", "https://h:443", nested) != key("dedicated", "https://h:443", body)
 
 
-STRESS = """
-import sys, importlib.util
-spec = importlib.util.spec_from_file_location("pk", sys.argv[1] + "/__init__.py", submodule_search_locations=[sys.argv[1]])
-mod = importlib.util.module_from_spec(spec); sys.modules["pk"] = mod; spec.loader.exec_module(mod)
+STRESS = child_code("pk") + """
 from pk.client.store import ResultStore, StoredResult
 import logging
 torn = []
 logging.getLogger("pk.client.store").addHandler(type("H", (logging.Handler,), {"emit": lambda self, r: torn.append(r)})())
-writer, folder = int(sys.argv[3]), sys.argv[2]
+writer, folder = int(sys.argv[2]), sys.argv[1]
 
 def value(k, w):  # what writer w puts under key k: 1..3 results of key- and writer-specific bytes
     return [StoredResult(bytes([k, w, n]) * (100 + 7 * k + n), "image/png", k * 10 + n, "png")
@@ -210,7 +208,7 @@ print(bad, hits, len(torn))
 
 def test_three_processes_putting_getting_and_evicting_at_once(store_mod, tmp_path):
     folder = tmp_path / "shared"
-    procs = [subprocess.Popen([sys.executable, "-c", STRESS, str(ROOT), str(folder), str(w)],
+    procs = [subprocess.Popen([sys.executable, "-c", STRESS, str(folder), str(w)],
                               stdout=subprocess.PIPE, text=True) for w in range(3)]
     outputs = [p.communicate(timeout=300)[0].split() for p in procs]
     assert all(p.returncode == 0 for p in procs)
