@@ -9,6 +9,7 @@ import sys
 import types
 
 import pytest
+import pytest_asyncio
 
 from helpers import TOKEN, FakeHost, load_pack
 
@@ -84,3 +85,27 @@ def fake_host(monkeypatch, tmp_path, nodes):
     for name, module in host.modules.items():
         monkeypatch.setitem(sys.modules, name, module)
     return host
+
+
+# ---- the /friendli/* routes on a real aiohttp server (aiohttp is ComfyUI's; the route tests skip without it)
+
+@pytest.fixture
+def routes_mod(pack):
+    return importlib.import_module(pack.__name__ + ".nodes.routes")
+
+
+@pytest.fixture
+def cred_path(tmp_path):
+    """Where the routes keep the key in these tests (a temporary ComfyUI user folder)."""
+    return tmp_path / "user" / "comfyui-friendli" / "credentials.json"
+
+
+@pytest_asyncio.fixture
+async def client(aiohttp_client, routes_mod, cred_path):
+    """An aiohttp test client of an app serving the pack's routes with the key file at cred_path."""
+    from aiohttp import web
+
+    app = web.Application()
+    app.add_routes(routes_mod.make_routes(lambda: cred_path))
+    return await aiohttp_client(app)
+

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import threading
 import types
 
@@ -15,6 +16,8 @@ from PIL import Image
 from packloader import ROOT, load_pack  # noqa: F401 - re-exported: the tests' one pack loader
 
 TOKEN = "flp_test-token-0123456789abcdef"
+ROUTE_TOKEN = "flp_route-test-SECRET-9xyz"  # the keys the /friendli/* route tests save and must never see echoed
+ROUTE_OTHER = "flp_another-SECRET-token-wxyz"
 
 
 def photo(width: int = 96, height: int = 64, channels: int = 3, seed: int = 0) -> np.ndarray:
@@ -109,6 +112,19 @@ class FakeHost:
 
     def progress_events(self) -> list[dict]:
         return [data for event, data, _, _ in self.events if event == "friendli.progress"]
+
+
+async def call(client, method: str, path: str, secrets: tuple[str, ...] = (ROUTE_TOKEN, ROUTE_OTHER), **kw):
+    """Send a request to the routes' test client; assert no secret is in the body or headers; return
+    (status, json)."""
+    resp = await client.request(method, path, **kw)
+    text = await resp.text()
+    for secret in secrets:
+        assert secret not in text
+        assert all(secret not in v for v in resp.headers.values())
+        assert secret[-8:] not in text  # nothing beyond the last 4 characters
+    assert resp.headers.get("Cache-Control") == "no-store"
+    return resp.status, json.loads(text)
 
 
 # ---- UI workflow (what the frontend saves) -> API prompt (what /prompt takes) -------------------

@@ -18,7 +18,7 @@ def test_quick_benchmark_runs_and_writes_all_sections(tmp_path):
                           "--images", "1", "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert {"machine", "codec", "batch", "memory", "import"} <= set(result)
+    assert {"machine", "codec", "batch", "overlap", "memory", "import"} <= set(result)
     assert "Codec target" in run.stdout and "Import of the pack" in run.stdout
 
     codec = result["codec"]
@@ -29,9 +29,15 @@ def test_quick_benchmark_runs_and_writes_all_sections(tmp_path):
         assert all(row["response_ms"] > 0 and row["response_image_bytes"] > 0 for row in block["rows"])
     assert {"time_ratio", "payload_ratio", "pass"} <= set(codec["target"])
 
-    for name in ("batch", "memory"):  # both need the FriendliImageEdit node
+    for name in ("batch", "overlap", "memory"):  # all need the FriendliImageEdit node
         section = result[name]
         assert "skipped" in section or "pass" in json.dumps(section), section
     if "rows" in result["batch"]:
         assert [r["concurrency"] for r in result["batch"]["rows"]] == [1, 2, 4, 8]
+    overlap = result["overlap"]
+    if "skipped" not in overlap:  # 2 remote branches + 1 local one, each one latency long
+        assert "Graph overlap" in run.stdout
+        assert overlap["ideal_s"] == overlap["latency"] and overlap["one_at_a_time_s"] == 3 * overlap["latency"]
+        assert overlap["wall_s"] > 0 and overlap["local_done_s"][0] >= overlap["latency"]
+        assert overlap["one_at_a_time_measured_s"] >= 3 * overlap["latency"]  # the emulator's latency is real
     assert result["import"]["runs"] >= 1 and result["import"]["median_ms"] > 0

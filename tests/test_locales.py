@@ -10,7 +10,12 @@ import pytest
 
 from helpers import ROOT
 
-LANGUAGES = ("en", "zh", "ja", "ko")
+LANGUAGES = tuple(sorted(p.name for p in (ROOT / "locales").iterdir() if p.is_dir()))
+
+
+def test_the_shipped_languages():
+    assert {"en", "zh", "ja", "ko"} <= set(LANGUAGES)
+    assert set(LANGUAGES) <= {"en", "zh", "zh-TW", "ru", "ja", "ko", "fr", "es", "ar"}  # ComfyUI's frontend locales
 
 
 def load(lang: str, name: str) -> dict:

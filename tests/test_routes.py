@@ -8,40 +8,11 @@ import stat
 
 import pytest
 
+from helpers import ROUTE_OTHER as OTHER
+from helpers import ROUTE_TOKEN as TOKEN
+from helpers import call
+
 web = pytest.importorskip("aiohttp.web")
-pytest_asyncio = pytest.importorskip("pytest_asyncio")
-
-TOKEN = "flp_route-test-SECRET-9xyz"
-OTHER = "flp_another-SECRET-token-wxyz"
-
-
-@pytest.fixture
-def routes_mod(pack):
-    return importlib.import_module(pack.__name__ + ".nodes.routes")
-
-
-@pytest.fixture
-def cred_path(tmp_path):
-    return tmp_path / "user" / "comfyui-friendli" / "credentials.json"
-
-
-@pytest_asyncio.fixture
-async def client(aiohttp_client, routes_mod, cred_path):
-    app = web.Application()
-    app.add_routes(routes_mod.make_routes(lambda: cred_path))
-    return await aiohttp_client(app)
-
-
-async def call(client, method: str, path: str, secrets: tuple[str, ...] = (TOKEN, OTHER), **kw):
-    """Send a request; assert no secret is in the body or headers; return (status, json)."""
-    resp = await client.request(method, path, **kw)
-    text = await resp.text()
-    for secret in secrets:
-        assert secret not in text
-        assert all(secret not in v for v in resp.headers.values())
-        assert secret[-8:] not in text  # nothing beyond the last 4 characters
-    assert resp.headers.get("Cache-Control") == "no-store"
-    return resp.status, json.loads(text)
 
 
 @pytest.mark.asyncio

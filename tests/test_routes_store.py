@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-from test_routes import call, client, cred_path, routes_mod  # noqa: F401 - fixtures and the checked call
+from helpers import call
 
 web = pytest.importorskip("aiohttp.web")
 

@@ -165,7 +165,8 @@ test("every language has every string with the same placeholders", () => {
   }
   assert.equal(pickLanguage("ko"), "ko");
   assert.equal(pickLanguage("ja-JP"), "ja");
-  assert.equal(pickLanguage("zh-TW"), "zh");
+  assert.equal(pickLanguage("zh-TW"), "zh-TW");
+  assert.equal(pickLanguage("zh-HK"), "zh");
   assert.equal(pickLanguage("fr"), "en");
   assert.equal(pickLanguage(undefined), "en");
   assert.equal(translator("ko")("no.such.key"), "no.such.key");
