@@ -633,3 +633,46 @@ def test_h2_a_batch_against_a_gzip_bomb_is_bounded_by_the_cap_per_request_in_fli
     assert result["outcome"].startswith(("FriendliResponseError", "FriendliBatchError")), result
     assert "larger than 64 MiB" in result["outcome"], result
     assert result["growth_mb"] < 4 * 64 + 300, result
+
+
+# ---- H1: plain http to loopback means the key travels to loopback, not to a proxy ---------------------
+
+@pytest.mark.xfail(strict=True, reason="issue 8 H1: with HTTP_PROXY set, requests sends a loopback http request "
+                                       "(Authorization included, in clear text) to the proxy")
+def test_h1_a_loopback_http_base_url_does_not_go_through_an_http_proxy(client_pkg, monkeypatch):
+    """A corporate HTTP_PROXY without a NO_PROXY entry for loopback: the key is only for this machine,
+    so the proxy (a foreign host on plain http) must not see it."""
+    ok = b64_answer(png())
+    with HostileServer(lambda conn, r: respond(conn, 502, b"{}")) as proxy, \
+            HostileServer(no_status(lambda conn, r: respond(conn, 200, ok))) as local:
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.base_url)
+        try:
+            result, = edit(client_for(client_pkg, local, max_retries=0))
+        finally:
+            leaked = [r.headers.get("Authorization") for r in proxy.requests]
+        assert leaked == []  # the proxy saw no request, let alone the key
+        assert result.image.shape == (8, 8, 3) and len(edits(local)) == 1
+
+
+# ---- M2: an API answer that trickles ends at the deadline --------------------------------------------
+
+@pytest.mark.parametrize("part", ["head", "body"])
+def test_m2_a_trickling_api_answer_ends_at_the_deadline(client_pkg, part):
+    """One byte every 0.2 s (each read well within the read timeout): only the total deadline ends it."""
+    def trickle(conn, request):
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+        if part == "body":
+            conn.sendall(head)
+        for byte in (head if part == "head" else b" " * 100000):
+            conn.sendall(bytes([byte]))
+            time.sleep(0.2)
+
+    baseline = set(threading.enumerate())
+    with HostileServer(no_status(trickle)) as srv:
+        exc = error_of(lambda: edit(client_for(client_pkg, srv, deadline=2.0)))
+        assert isinstance(exc, client_pkg.FriendliTimeoutError), repr(exc)
+        assert wait_until(lambda: srv.open_connections == 0)  # the server's next send failed: we hung up
+        assert len(edits(srv)) == 1
+    assert wait_until(lambda: not leaked_threads(baseline)), leaked_threads(baseline)
