@@ -22,7 +22,11 @@ pytestmark = pytest.mark.skipif(not (COMFYUI_PATH and (Path(COMFYUI_PATH) / "mai
 
 LATENCY = 2.0
 SLOW_NODE = textwrap.dedent('''
+    import json
     import time
+    from pathlib import Path
+
+    TIMES = Path(__file__).with_name("times.jsonl")  # when each run held the executor (time.monotonic)
 
     class FriendliTestSlowLocal:
         """A local node that holds the executor (a stand-in for a sampler) for `seconds`."""
@@ -35,7 +39,10 @@ SLOW_NODE = textwrap.dedent('''
             return {"required": {"image": ("IMAGE",), "seconds": ("FLOAT", {"default": 1.0})}}
 
         def run(self, image, seconds):
+            start = time.monotonic()
             time.sleep(seconds)
+            with TIMES.open("a") as out:
+                out.write(json.dumps({"start": start, "end": time.monotonic()}) + "\\n")
             return (image,)
 
     NODE_CLASS_MAPPINGS = {"FriendliTestSlowLocal": FriendliTestSlowLocal}
@@ -64,6 +71,14 @@ def comfy(tmp_path_factory, _emulator_server):
         yield host
 
 
+def local_runs(host: Host) -> list[dict]:
+    """The slow local node's runs since the last call: {"start", "end"} in time.monotonic (the emulator's clock)."""
+    times = host.base / "custom_nodes" / "slow_local" / "times.jsonl"
+    runs = [json.loads(line) for line in times.read_text().splitlines()] if times.exists() else []
+    times.unlink(missing_ok=True)
+    return runs
+
+
 def friendli(image_link: list, seed: int, **extra) -> dict:
     return {"class_type": "FriendliImageEdit", "inputs": {
         "image": image_link, "prompt": "make it night", "endpoint_id": "test-endpoint", "num_inference_steps": 20,
@@ -76,6 +91,7 @@ def save(link: list, prefix: str) -> dict:
 
 def test_two_remote_branches_overlap_a_local_one(comfy, emulator):
     emulator.latency = LATENCY
+    local_runs(comfy)
     prompt = {
         "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
         "2": friendli(["1", 0], 101), "3": save(["2", 0], "a"),
@@ -86,25 +102,58 @@ def test_two_remote_branches_overlap_a_local_one(comfy, emulator):
     result = comfy.run(prompt, timeout=60)
     assert result["messages"][-1]["type"] == "execution_success", result["messages"][-3:]
     assert len(emulator.requests) == 2 and emulator.max_in_flight == 2  # both edits waited at once
-    # one after another would take 3 L; together about one L plus the host's own work
+    [local] = local_runs(comfy)
+    for request in emulator.requests:  # each edit was in flight while the local node held the executor
+        assert request.time < local["end"] and local["start"] < request.time + LATENCY, (request.time, local)
+    # one after another would take 3 L, the edits together but the local node apart 2 L; all together about
+    # one L plus the host's own work
+    print(f"\nwall time {result['elapsed']:.2f} s for 2 remote + 1 local branches of {LATENCY} s each")
     assert result["elapsed"] < 0.75 * 3 * LATENCY, result["elapsed"]
 
 
 def test_a_queued_prompt_wakes_its_sleeping_endpoint_once_before_the_nodes_run(comfy, emulator):
-    emulator.endpoint.set_state("SLEEPING", phases=(0.5, 0.5, 0.5))
-    prompt = {
+    emulator.endpoint.set_state("SLEEPING", phases=(1.0, 1.0, 1.0))  # awake 3 s after the wake
+    local_runs(comfy)
+    prompt = {  # both edits wait for a local node that holds the executor for 1.5 s
         "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
-        "2": friendli(["1", 0], 11), "3": save(["2", 0], "w1"),
-        "4": friendli(["1", 0], 12), "5": save(["4", 0], "w2"),
+        "6": {"class_type": "FriendliTestSlowLocal", "inputs": {"image": ["1", 0], "seconds": 1.5}},
+        "2": friendli(["6", 0], 11), "3": save(["2", 0], "w1"),
+        "4": friendli(["6", 0], 12), "5": save(["4", 0], "w2"),
     }
     result = comfy.run(prompt, timeout=60)
     assert result["messages"][-1]["type"] == "execution_success", result["messages"][-3:]
     wakes = [r for r in emulator.lifecycle_requests if r.path.endswith("/wake")]
     assert len(wakes) == 1 and emulator.endpoint.wakes == 1
     assert all(wakes[0].time <= r.time for r in emulator.requests)  # before any edit was sent
+    [local] = local_runs(comfy)
+    assert wakes[0].time < local["end"], (wakes[0].time, local)  # at queue time: no Friendli node could run yet
     states = {m["data"].get("endpoint_state") for m in result["messages"] if m["type"] == "friendli.progress"}
     assert "AWAKING" in states  # the nodes showed the wake on their progress line
     assert len(emulator.requests) == 2  # no 503 storm at the edit route
+
+
+def test_with_wake_on_queue_off_the_endpoint_wakes_only_when_a_node_runs(comfy, emulator):
+    """The contrast to the test above: the early wake comes from the queue hook, not from the nodes."""
+    prefs = comfy.base / "user" / "comfyui-friendli" / "preferences.json"
+    saved = prefs.read_text()
+    prefs.write_text(json.dumps(json.loads(saved) | {"wake_on_queue": False}))
+    try:
+        emulator.endpoint.set_state("SLEEPING", phases=(0.2, 0.2, 0.2))
+        local_runs(comfy)
+        prompt = {
+            "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+            "6": {"class_type": "FriendliTestSlowLocal", "inputs": {"image": ["1", 0], "seconds": 1.0}},
+            "2": friendli(["6", 0], 21), "3": save(["2", 0], "q1"),
+            "4": friendli(["6", 0], 22), "5": save(["4", 0], "q2"),
+        }
+        result = comfy.run(prompt, timeout=60)
+    finally:
+        prefs.write_text(saved)
+    assert result["messages"][-1]["type"] == "execution_success", result["messages"][-3:]
+    wakes = [r for r in emulator.lifecycle_requests if r.path.endswith("/wake")]
+    [local] = local_runs(comfy)
+    assert len(wakes) == 1 and wakes[0].time >= local["end"], ([w.time for w in wakes], local)  # one, shared
+    assert len(emulator.requests) == 2
 
 
 def test_the_locales_are_served(comfy):

@@ -21,9 +21,10 @@ import time
 import pytest
 from PIL import Image
 
-from helpers import TOKEN, batch, photo
+from helpers import TOKEN, batch, error_of, wait_until
 from packloader import child_code
-from hostile import HostileServer, b64_answer, respond, stream_forever, until_hangup
+from hostile import (HostileServer, b64_answer, client_for, edit, edits, no_status, respond, stream_forever,
+                     until_hangup)
 
 # ---- helpers --------------------------------------------------------------------------------------
 
@@ -31,15 +32,6 @@ def png(width: int = 8, height: int = 8) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), (10, 20, 30)).save(out, "PNG")
     return out.getvalue()
-
-
-def no_status(behaviour):
-    """The lifecycle route answers 404 (a server without it); everything else goes to ``behaviour``."""
-    def answer(conn, request):
-        if "/beta/endpoint/" in request.path:
-            return respond(conn, 404, b"{}")
-        return behaviour(conn, request)
-    return answer
 
 
 def sequence(*answers):
@@ -52,36 +44,6 @@ def sequence(*answers):
             current = answers.pop(0) if len(answers) > 1 else answers[0]
         return current(conn, request)
     return no_status(answer)
-
-
-def edits(server):
-    return [r for r in server.requests if "/images/edits" in r.path]
-
-
-def client_for(client_pkg, server, **kw):
-    args = dict(token=TOKEN, base_url=server.base_url, backoff_factor=0.01, read_timeout=30) | kw
-    return client_pkg.FriendliImageClient(**args)
-
-
-def edit(client, **kw):
-    return client.edit(photo(8, 8), "x", **({"endpoint_id": "e", "seed": 1} | kw))
-
-
-def error_of(fn):
-    try:
-        fn()
-    except Exception as exc:  # noqa: BLE001
-        return exc
-    raise AssertionError("no error raised")
-
-
-def wait_until(condition, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def cancel_after(seconds: float):
@@ -671,3 +633,46 @@ def test_h2_a_batch_against_a_gzip_bomb_is_bounded_by_the_cap_per_request_in_fli
     assert result["outcome"].startswith(("FriendliResponseError", "FriendliBatchError")), result
     assert "larger than 64 MiB" in result["outcome"], result
     assert result["growth_mb"] < 4 * 64 + 300, result
+
+
+# ---- H1: plain http to loopback means the key travels to loopback, not to a proxy ---------------------
+
+@pytest.mark.xfail(strict=True, reason="issue 8 H1: with HTTP_PROXY set, requests sends a loopback http request "
+                                       "(Authorization included, in clear text) to the proxy")
+def test_h1_a_loopback_http_base_url_does_not_go_through_an_http_proxy(client_pkg, monkeypatch):
+    """A corporate HTTP_PROXY without a NO_PROXY entry for loopback: the key is only for this machine,
+    so the proxy (a foreign host on plain http) must not see it."""
+    ok = b64_answer(png())
+    with HostileServer(lambda conn, r: respond(conn, 502, b"{}")) as proxy, \
+            HostileServer(no_status(lambda conn, r: respond(conn, 200, ok))) as local:
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.base_url)
+        try:
+            result, = edit(client_for(client_pkg, local, max_retries=0))
+        finally:
+            leaked = [r.headers.get("Authorization") for r in proxy.requests]
+        assert leaked == []  # the proxy saw no request, let alone the key
+        assert result.image.shape == (8, 8, 3) and len(edits(local)) == 1
+
+
+# ---- M2: an API answer that trickles ends at the deadline --------------------------------------------
+
+@pytest.mark.parametrize("part", ["head", "body"])
+def test_m2_a_trickling_api_answer_ends_at_the_deadline(client_pkg, part):
+    """One byte every 0.2 s (each read well within the read timeout): only the total deadline ends it."""
+    def trickle(conn, request):
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+        if part == "body":
+            conn.sendall(head)
+        for byte in (head if part == "head" else b" " * 100000):
+            conn.sendall(bytes([byte]))
+            time.sleep(0.2)
+
+    baseline = set(threading.enumerate())
+    with HostileServer(no_status(trickle)) as srv:
+        exc = error_of(lambda: edit(client_for(client_pkg, srv, deadline=2.0)))
+        assert isinstance(exc, client_pkg.FriendliTimeoutError), repr(exc)
+        assert wait_until(lambda: srv.open_connections == 0)  # the server's next send failed: we hung up
+        assert len(edits(srv)) == 1
+    assert wait_until(lambda: not leaked_threads(baseline)), leaked_threads(baseline)
