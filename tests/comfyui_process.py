@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from PIL import Image
+
+from helpers import ROOT, TOKEN, photo
 
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH", "")
 SKIP_REASON = ("opt-in: set COMFYUI_PATH to a ComfyUI checkout (and COMFYUI_PYTHON to its interpreter) "
@@ -56,3 +63,93 @@ def comfyui(args: list[str], env: dict[str, str], log: Path, timeout: float = 24
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+WIDTH, HEIGHT = 96, 64  # the input/example.png every host gets
+
+
+@contextmanager
+def running_host(base: Path, emulator_url: str, extra_nodes: dict[str, str] | None = None) -> Iterator["Host"]:
+    """ComfyUI with ``--base-directory base`` holding our pack (symlinked), ``extra_nodes`` (folder -> its
+    __init__.py), an example.png, and the result store off (these tests mean to reach the endpoint)."""
+    (base / "custom_nodes").mkdir(parents=True, exist_ok=True)
+    (base / "custom_nodes" / "comfyui-friendli").symlink_to(ROOT, target_is_directory=True)
+    for folder, code in (extra_nodes or {}).items():
+        (base / "custom_nodes" / folder).mkdir()
+        (base / "custom_nodes" / folder / "__init__.py").write_text(code)
+    (base / "input").mkdir()
+    Image.fromarray(photo(WIDTH, HEIGHT)).save(base / "input" / "example.png")
+    prefs = base / "user" / "comfyui-friendli" / "preferences.json"
+    prefs.parent.mkdir(parents=True)
+    prefs.write_text(json.dumps({"result_store": False}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRIENDLI_")} | {
+        "FRIENDLI_TOKEN": TOKEN, "FRIENDLI_BASE_URL": emulator_url,
+        "XDG_CONFIG_HOME": str(base / "xdg"), "NO_PROXY": "127.0.0.1,localhost"}
+    log = base / "comfyui.log"
+    with comfyui(["--base-directory", str(base), "--disable-api-nodes"], env, log) as url:
+        host = Host(url, base, log)
+        host.object_info()  # answers once the nodes are loaded
+        yield host
+
+
+class Host:
+    """A running ComfyUI: its URL, base directory and log (driven with aiohttp, which the test extra has)."""
+
+    def __init__(self, url: str, base: Path, log: Path) -> None:
+        self.url, self.base, self.log = url, base, log
+
+    def run(self, prompt: dict, workflow: dict | None = None, during=None, timeout: float = 60) -> dict:
+        """Queue ``prompt``; return the history entry, the ws messages and the elapsed time."""
+        return asyncio.run(self._run(prompt, workflow, during, timeout))
+
+    async def _run(self, prompt, workflow, during, timeout):
+        import aiohttp
+
+        client_id = uuid.uuid4().hex
+        messages: list[dict] = []
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(f"{self.url}/ws?clientId={client_id}") as ws:
+                body = {"prompt": prompt, "client_id": client_id,
+                        "extra_data": {"extra_pnginfo": {"workflow": workflow}} if workflow else {}}
+                async with http.post(f"{self.url}/prompt", json=body) as response:
+                    answer = await response.json()
+                    assert response.status == 200, answer
+                prompt_id, started = answer["prompt_id"], time.monotonic()
+                task = asyncio.create_task(during(http)) if during else None
+                while True:
+                    msg = await ws.receive(timeout=timeout)
+                    if msg.type == aiohttp.WSMsgType.BINARY:
+                        kind, = struct.unpack(">I", msg.data[:4])
+                        if kind == 3:  # progress text: >I node-id length, node id, utf-8 text
+                            size, = struct.unpack(">I", msg.data[4:8])
+                            messages.append({"type": "progress_text", "node": msg.data[8:8 + size].decode(),
+                                             "text": msg.data[8 + size:].decode()})
+                        continue
+                    data = json.loads(msg.data)
+                    messages.append(data)
+                    if data["type"] in ("execution_error", "execution_interrupted", "execution_success") and \
+                            data["data"].get("prompt_id") == prompt_id:
+                        break
+                elapsed = time.monotonic() - started
+                if task:
+                    await task
+            for _ in range(50):  # history is written right after the final ws message
+                async with http.get(f"{self.url}/history/{prompt_id}") as response:
+                    history = await response.json()
+                if prompt_id in history:
+                    break
+                await asyncio.sleep(0.1)
+        return {"history": history[prompt_id], "messages": messages, "elapsed": elapsed}
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        import aiohttp
+
+        async def get():
+            async with aiohttp.ClientSession() as http, http.get(f"{self.url}{path}") as response:
+                return response.status, await response.read()
+        return asyncio.run(get())
+
+    def object_info(self) -> dict:
+        status, body = self.get("/object_info")
+        assert status == 200
+        return json.loads(body)

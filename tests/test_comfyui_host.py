@@ -9,103 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import struct
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from comfyui_process import COMFYUI_PATH, SKIP_REASON, comfyui
+from comfyui_process import COMFYUI_PATH, HEIGHT, SKIP_REASON, WIDTH, Host, running_host
 from helpers import ROOT, TOKEN, photo, workflow_to_prompt
 
 pytestmark = pytest.mark.skipif(not (COMFYUI_PATH and (Path(COMFYUI_PATH) / "main.py").is_file()),
                                 reason=SKIP_REASON)
 aiohttp = pytest.importorskip("aiohttp")
 
-WIDTH, HEIGHT = 96, 64
-
-
-class Host:
-    """A running ComfyUI: its URL, base directory and log."""
-
-    def __init__(self, url: str, base: Path, log: Path) -> None:
-        self.url, self.base, self.log = url, base, log
-
-    def run(self, prompt: dict, workflow: dict | None = None, during=None, timeout: float = 60) -> dict:
-        """Queue ``prompt``; return the history entry, the ws messages and the elapsed time."""
-        return asyncio.run(self._run(prompt, workflow, during, timeout))
-
-    async def _run(self, prompt, workflow, during, timeout):
-        client_id = uuid.uuid4().hex
-        messages: list[dict] = []
-        async with aiohttp.ClientSession() as http:
-            async with http.ws_connect(f"{self.url}/ws?clientId={client_id}") as ws:
-                body = {"prompt": prompt, "client_id": client_id,
-                        "extra_data": {"extra_pnginfo": {"workflow": workflow}} if workflow else {}}
-                async with http.post(f"{self.url}/prompt", json=body) as response:
-                    answer = await response.json()
-                    assert response.status == 200, answer
-                prompt_id, started = answer["prompt_id"], time.monotonic()
-                task = asyncio.create_task(during(http)) if during else None
-                while True:
-                    msg = await ws.receive(timeout=timeout)
-                    if msg.type == aiohttp.WSMsgType.BINARY:
-                        kind, = struct.unpack(">I", msg.data[:4])
-                        if kind == 3:  # progress text: >I node-id length, node id, utf-8 text
-                            size, = struct.unpack(">I", msg.data[4:8])
-                            messages.append({"type": "progress_text", "node": msg.data[8:8 + size].decode(),
-                                             "text": msg.data[8 + size:].decode()})
-                        continue
-                    data = json.loads(msg.data)
-                    messages.append(data)
-                    if data["type"] in ("execution_error", "execution_interrupted", "execution_success") and \
-                            data["data"].get("prompt_id") == prompt_id:
-                        break
-                elapsed = time.monotonic() - started
-                if task:
-                    await task
-            for _ in range(50):  # history is written right after the final ws message
-                async with http.get(f"{self.url}/history/{prompt_id}") as response:
-                    history = await response.json()
-                if prompt_id in history:
-                    break
-                await asyncio.sleep(0.1)
-        return {"history": history[prompt_id], "messages": messages, "elapsed": elapsed}
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        async def get():
-            async with aiohttp.ClientSession() as http, http.get(f"{self.url}{path}") as response:
-                return response.status, await response.read()
-        return asyncio.run(get())
-
-    def object_info(self) -> dict:
-        status, body = self.get("/object_info")
-        assert status == 200
-        return json.loads(body)
-
 
 @pytest.fixture(scope="module")
 def comfy(tmp_path_factory, _emulator_server):
     """ComfyUI started with --base-directory holding only our pack (symlinked) and an example.png."""
-    base = tmp_path_factory.mktemp("comfy")
-    (base / "custom_nodes").mkdir()
-    (base / "custom_nodes" / "comfyui-friendli").symlink_to(ROOT, target_is_directory=True)
-    (base / "input").mkdir()
-    Image.fromarray(photo(WIDTH, HEIGHT)).save(base / "input" / "example.png")
-    prefs = base / "user" / "comfyui-friendli" / "preferences.json"  # these tests mean to reach the endpoint
-    prefs.parent.mkdir(parents=True)
-    prefs.write_text(json.dumps({"result_store": False}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FRIENDLI_")} | {
-        "FRIENDLI_TOKEN": TOKEN, "FRIENDLI_BASE_URL": _emulator_server.base_url,
-        "XDG_CONFIG_HOME": str(base / "xdg"), "NO_PROXY": "127.0.0.1,localhost"}
-    log = base / "comfyui.log"
-    with comfyui(["--base-directory", str(base), "--disable-api-nodes"], env, log) as url:
-        host = Host(url, base, log)
-        host.object_info()  # answers once the nodes are loaded
+    with running_host(tmp_path_factory.mktemp("comfy"), _emulator_server.base_url) as host:
         yield host
 
 

@@ -5,17 +5,14 @@ and a workflow naming an untrusted host never reaches it (issue 8)."""
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
-from comfyui_process import COMFYUI_PATH, SKIP_REASON, comfyui
-from helpers import ROOT, TOKEN, photo
+from comfyui_process import COMFYUI_PATH, SKIP_REASON, Host, running_host
+from helpers import TOKEN
 from hostile import HostileServer, respond
-from test_comfyui_host import HEIGHT, WIDTH, Host
 
 pytestmark = pytest.mark.skipif(not (COMFYUI_PATH and (Path(COMFYUI_PATH) / "main.py").is_file()),
                                 reason=SKIP_REASON)
@@ -51,23 +48,9 @@ SLOW_NODE = textwrap.dedent('''
 
 @pytest.fixture(scope="module")
 def comfy(tmp_path_factory, _emulator_server):
-    """ComfyUI with our pack, a slow local test node, the result store off (every prompt reaches the endpoint)."""
-    base = tmp_path_factory.mktemp("comfy-graph")
-    (base / "custom_nodes" / "slow_local").mkdir(parents=True)
-    (base / "custom_nodes" / "slow_local" / "__init__.py").write_text(SLOW_NODE)
-    (base / "custom_nodes" / "comfyui-friendli").symlink_to(ROOT, target_is_directory=True)
-    (base / "input").mkdir()
-    Image.fromarray(photo(WIDTH, HEIGHT)).save(base / "input" / "example.png")
-    prefs = base / "user" / "comfyui-friendli" / "preferences.json"
-    prefs.parent.mkdir(parents=True)
-    prefs.write_text(json.dumps({"result_store": False}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FRIENDLI_")} | {
-        "FRIENDLI_TOKEN": TOKEN, "FRIENDLI_BASE_URL": _emulator_server.base_url,
-        "XDG_CONFIG_HOME": str(base / "xdg"), "NO_PROXY": "127.0.0.1,localhost"}
-    log = base / "comfyui.log"
-    with comfyui(["--base-directory", str(base), "--disable-api-nodes"], env, log) as url:
-        host = Host(url, base, log)
-        host.object_info()
+    """ComfyUI with our pack and a slow local test node."""
+    with running_host(tmp_path_factory.mktemp("comfy-graph"), _emulator_server.base_url,
+                      {"slow_local": SLOW_NODE}) as host:
         yield host
 
 
