@@ -8,6 +8,7 @@ import asyncio
 import io
 import json
 import threading
+import time
 import types
 
 import numpy as np
@@ -125,6 +126,44 @@ async def call(client, method: str, path: str, secrets: tuple[str, ...] = (ROUTE
         assert secret[-8:] not in text  # nothing beyond the last 4 characters
     assert resp.headers.get("Cache-Control") == "no-store"
     return resp.status, json.loads(text)
+
+
+# ---- waiting and counting ------------------------------------------------------------------------
+
+def error_of(fn):
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001
+        return exc
+    raise AssertionError("no error raised")
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def established_to(port: int) -> int:
+    """Open (ESTABLISHED) TCP connections to ``port`` on loopback, from any process end (Linux)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[2].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
+
+
+def friendli_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(("friendli-job", "friendli-run"))]
 
 
 # ---- UI workflow (what the frontend saves) -> API prompt (what /prompt takes) -------------------

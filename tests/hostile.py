@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from helpers import TOKEN, photo
+
 
 @dataclass
 class Request:
@@ -168,3 +170,27 @@ def b64_answer(data: bytes) -> bytes:
 
 def gzip_json(obj: object) -> bytes:
     return gzip.compress(json.dumps(obj).encode())
+
+
+# ---- what the tests against it share ---------------------------------------------------------------
+
+def no_status(behaviour):
+    """The lifecycle route answers 404 (a server without it); everything else goes to ``behaviour``."""
+    def answer(conn, request):
+        if "/beta/endpoint/" in request.path:
+            return respond(conn, 404, b"{}")
+        return behaviour(conn, request)
+    return answer
+
+
+def edits(server):
+    return [r for r in server.requests if "/images/edits" in r.path]
+
+
+def client_for(client_pkg, server, **kw):
+    args = dict(token=TOKEN, base_url=server.base_url, backoff_factor=0.01, read_timeout=30) | kw
+    return client_pkg.FriendliImageClient(**args)
+
+
+def edit(client, **kw):
+    return client.edit(photo(8, 8), "x", **({"endpoint_id": "e", "seed": 1} | kw))

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from helpers import TOKEN, photo, png_bytes
+from helpers import TOKEN, error_of, photo, png_bytes
 
 CONTRACT = Path(__file__).with_name("contract") / "friendli-image-edits.openapi.yaml"
 
@@ -141,14 +141,6 @@ def test_missing_token_says_both_ways_to_set_it(make_client, client_pkg, emulato
         make_client(token=None).edit(photo(), "x", endpoint_id="test-endpoint")
     assert "FRIENDLI_TOKEN" in str(info.value) and "Settings > Friendli" in str(info.value)
     assert emulator.requests == []
-
-
-def error_of(fn):
-    try:
-        fn()
-    except Exception as exc:  # noqa: BLE001
-        return exc
-    raise AssertionError("no error raised")
 
 
 def test_http_errors_map_to_classes_with_advice(make_client, client_pkg, emulator):

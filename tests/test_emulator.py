@@ -466,7 +466,7 @@ def test_cli_serves_until_interrupted():
         assert r.status_code == 200
     finally:
         proc.send_signal(2)  # SIGINT, as Ctrl-C
-        assert proc.wait(timeout=5) == 0
+        assert proc.wait(timeout=30) == 0  # a bound for a loaded machine, not a speed claim
 
 
 def test_cache_responses_answers_identical_requests_from_the_first_answer(emu):

@@ -19,40 +19,10 @@ import time
 
 import pytest
 
-from helpers import TOKEN, batch, photo
+from helpers import TOKEN, batch, error_of, established_to, friendli_threads, photo, wait_until
 from packloader import child_code
-from hostile import HostileServer, b64_answer, gzip_bomb, huge_png, respond, stream_forever
-from test_nodes_async import established_to, friendli_threads, wait_until
-
-
-def client_for(client_pkg, server, **kw):
-    args = dict(token=TOKEN, base_url=server.base_url, backoff_factor=0.01, read_timeout=30) | kw
-    return client_pkg.FriendliImageClient(**args)
-
-
-def edit(client, **kw):
-    return client.edit(photo(8, 8), "x", **({"endpoint_id": "e", "seed": 1} | kw))
-
-
-def error_of(fn):
-    try:
-        fn()
-    except Exception as exc:  # noqa: BLE001
-        return exc
-    raise AssertionError("no error raised")
-
-
-def no_status(behaviour):
-    """The lifecycle route answers 404 (a server without it); edits go to ``behaviour``."""
-    def answer(conn, request):
-        if "/beta/endpoint/" in request.path:
-            return respond(conn, 404, b"{}")
-        return behaviour(conn, request)
-    return answer
-
-
-def edits(server):
-    return [r for r in server.requests if "/images/edits" in r.path]
+from hostile import (HostileServer, b64_answer, client_for, edit, edits, gzip_bomb, huge_png, no_status, respond,
+                     stream_forever)
 
 
 # ---- H1: the key goes only where the user said -------------------------------------------------

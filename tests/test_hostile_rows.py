@@ -21,9 +21,10 @@ import time
 import pytest
 from PIL import Image
 
-from helpers import TOKEN, batch, photo
+from helpers import TOKEN, batch, error_of, wait_until
 from packloader import child_code
-from hostile import HostileServer, b64_answer, respond, stream_forever, until_hangup
+from hostile import (HostileServer, b64_answer, client_for, edit, edits, no_status, respond, stream_forever,
+                     until_hangup)
 
 # ---- helpers --------------------------------------------------------------------------------------
 
@@ -31,15 +32,6 @@ def png(width: int = 8, height: int = 8) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), (10, 20, 30)).save(out, "PNG")
     return out.getvalue()
-
-
-def no_status(behaviour):
-    """The lifecycle route answers 404 (a server without it); everything else goes to ``behaviour``."""
-    def answer(conn, request):
-        if "/beta/endpoint/" in request.path:
-            return respond(conn, 404, b"{}")
-        return behaviour(conn, request)
-    return answer
 
 
 def sequence(*answers):
@@ -52,36 +44,6 @@ def sequence(*answers):
             current = answers.pop(0) if len(answers) > 1 else answers[0]
         return current(conn, request)
     return no_status(answer)
-
-
-def edits(server):
-    return [r for r in server.requests if "/images/edits" in r.path]
-
-
-def client_for(client_pkg, server, **kw):
-    args = dict(token=TOKEN, base_url=server.base_url, backoff_factor=0.01, read_timeout=30) | kw
-    return client_pkg.FriendliImageClient(**args)
-
-
-def edit(client, **kw):
-    return client.edit(photo(8, 8), "x", **({"endpoint_id": "e", "seed": 1} | kw))
-
-
-def error_of(fn):
-    try:
-        fn()
-    except Exception as exc:  # noqa: BLE001
-        return exc
-    raise AssertionError("no error raised")
-
-
-def wait_until(condition, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def cancel_after(seconds: float):

@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import threading
-import time
 
 
-from helpers import batch
+from helpers import batch, established_to, friendli_threads, wait_until
 
 ARGS = dict(endpoint_id="test-endpoint", num_inference_steps=20, guidance_scale=-1.0, response_format="png")
 
@@ -29,34 +28,6 @@ async def gather(*coroutines, timeout: float = 30.0):
 def set_preferences(pack, **fields) -> None:
     prefs = importlib.import_module(pack.__name__ + ".client.prefs")
     prefs.write(prefs.validate(fields, prefs.read()), prefs.default_path())
-
-
-def wait_until(condition, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
-
-
-def established_to(port: int) -> int:
-    """Open (ESTABLISHED) TCP connections to ``port`` on loopback, from any process end (Linux)."""
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = open(table).read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[3] == "01" and int(fields[2].rsplit(":", 1)[1], 16) == port:
-                count += 1
-    return count
-
-
-def friendli_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith(("friendli-job", "friendli-run"))]
 
 
 def test_two_nodes_wait_on_the_endpoint_at_the_same_time(nodes, online):
