@@ -30,7 +30,7 @@ from .runner import run_jobs
 from .scheduler import EndpointLimiter, limiter_for
 from .store import ResultStore, StoredResult, request_key
 from .transport import (ERROR_BODY_MAX, CancelScope, download_session, error_for_exception, error_for_status,
-                        host_of, make_session, parse_json, read_body)
+                        host_of, make_session, parse_json, proxies_for, read_body)
 from .version import __version__
 
 ImageLike = Union[np.ndarray, Image.Image, bytes, str]
@@ -248,7 +248,7 @@ class FriendliImageClient:
         with scope.active(self._emit, on_status, secrets=self._secrets) as ctx:
             try:
                 response = self._session.post(url, data=payload, headers=headers, timeout=self.timeout,
-                                              allow_redirects=False, stream=True)
+                                              allow_redirects=False, stream=True, proxies=proxies_for(url))
                 if response.status_code != 200:
                     body = read_body(response, ERROR_BODY_MAX, truncate=True)
                     raise error_for_status(response.status_code, body, self.settings.base_url, self._secrets)
@@ -292,10 +292,11 @@ class FriendliImageClient:
         for _ in range(MAX_REDIRECTS + 1):
             host = self._check_result_url(url)
             remaining = max(deadline - time.monotonic(), 0.1)
-            with scope.active():
+            with scope.active(public_only=not self._base_is_local):
                 try:
                     response = self._download_session.get(
                         url, headers={"User-Agent": USER_AGENT}, stream=True, allow_redirects=False,
+                        proxies=proxies_for(url),
                         timeout=(min(self.timeout[0], remaining), min(self.timeout[1], remaining)))
                     if 300 <= response.status_code < 400:
                         location = response.headers.get("Location", "").strip()

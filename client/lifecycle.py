@@ -21,7 +21,7 @@ import requests
 
 from .errors import (FriendliCancelledError, FriendliEndpointStateError, FriendliError, FriendliTimeoutError,
                      scrub)
-from .transport import ERROR_BODY_MAX, error_for_exception, error_for_status, host_of, read_body
+from .transport import ERROR_BODY_MAX, error_for_exception, error_for_status, host_of, proxies_for, read_body
 
 STATUSES = ("UNKNOWN", "INITIALIZING", "RUNNING", "UPDATING", "SLEEPING", "AWAKING", "FAILED", "STOPPING",
             "TERMINATING", "TERMINATED", "READY")
@@ -143,7 +143,7 @@ class Lifecycle:
         url = f"{self.base_url}/dedicated/beta/endpoint/{quote(endpoint_id, safe='')}/{action}"
         try:
             response = self.session.request(method, url, headers=self.headers, timeout=self.timeout,
-                                            allow_redirects=False, stream=True)
+                                            allow_redirects=False, stream=True, proxies=proxies_for(url))
             body = read_body(response, ERROR_BODY_MAX, truncate=True)
         except FriendliError:
             raise

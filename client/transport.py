@@ -13,6 +13,7 @@ sockets of its requests in flight, so the threads that wait on them end at once.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import socket
@@ -109,9 +110,9 @@ class CancelScope:
 
     @contextmanager
     def active(self, emit: Callable[[Event], None] | None = None, on_status: Callable[[int], None] | None = None,
-               secrets: tuple[str, ...] = ()) -> Iterator["RequestContext"]:
+               secrets: tuple[str, ...] = (), public_only: bool = False) -> Iterator["RequestContext"]:
         """Run one request of the scope on this thread (its connections become cancellable)."""
-        ctx = RequestContext(self, emit, on_status, secrets)
+        ctx = RequestContext(self, emit, on_status, secrets, public_only=public_only)
         previous = getattr(_local, "ctx", None)
         _local.ctx = ctx
         try:
@@ -140,6 +141,7 @@ class RequestContext:
     on_status: Callable[[int], None] | None
     secrets: tuple[str, ...]
     sockets: list[socket.socket] = field(default_factory=list)
+    public_only: bool = False  # connections must reach a public address (result downloads)
     waking: bool = False  # the last answer said the endpoint is waking up
 
 
@@ -163,6 +165,20 @@ class _Tracked:
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
         self._track()
+        ctx = current()
+        if ctx is not None and ctx.public_only and getattr(self, "proxy", None) is None:
+            self._check_peer()
+
+    def _check_peer(self) -> None:
+        """The address really connected to must be public (a DNS answer may change between check and use)."""
+        try:
+            peer = ipaddress.ip_address(str(self.sock.getpeername()[0]).split("%")[0])  # type: ignore[attr-defined]
+        except (OSError, ValueError, AttributeError):
+            return
+        if not peer.is_global or peer.is_multicast:
+            self.sock.close()  # type: ignore[attr-defined]
+            raise FriendliResponseError(f"the result URL's host resolved to {peer}, a local or private address; "
+                                        "refusing to fetch it (only a base URL on such an address may do that)")
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         self._track()
@@ -499,3 +515,15 @@ def parse_json(body: bytes) -> Any:
     except ValueError:
         text, _ = server_detail(body)
         raise FriendliResponseError(f"the endpoint answered 200 with something that is not JSON ({text[:120]!r})") from None
+
+
+def proxies_for(url: str) -> dict[str, None] | None:
+    """No proxy at all for a loopback URL (a plain-http key for this machine must not reach a proxy);
+    None (the environment's proxies) otherwise."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return {"http": None, "https": None}
+    try:
+        return {"http": None, "https": None} if ipaddress.ip_address(host).is_loopback else None
+    except ValueError:
+        return None
