@@ -159,9 +159,10 @@ def test_m2_the_deadline_ends_a_silent_request_and_closes_it(client_pkg):
     assert wait_until(lambda: not leaked_threads(baseline)), leaked_threads(baseline)
 
 
-@pytest.mark.parametrize("status", [429, 503])
-def test_m2_retry_after_beyond_the_deadline_does_not_sleep(client_pkg, status):
-    headers = {"Retry-After": "1000000000"}
+@pytest.mark.parametrize("status,value", [(429, "1000000000"), (503, "1000000000"),
+                                          (503, "Wed, 21 Oct 2099 07:28:00 GMT"), (429, "9" * 40)])
+def test_m2_retry_after_beyond_the_deadline_does_not_sleep(client_pkg, status, value):
+    headers = {"Retry-After": value}
     with HostileServer(no_status(lambda conn, r: respond(conn, status, b'{"message": "busy"}', headers))) as srv:
         exc = error_of(lambda: edit(client_for(client_pkg, srv, deadline=120)))
     assert isinstance(exc, client_pkg.FriendliTimeoutError) and "Retry-After" in str(exc), repr(exc)
@@ -250,8 +251,10 @@ def test_l1_the_node_error_and_log_carry_no_secret(nodes, online, pack, client_p
 
 # ---- L3: an answer is never "could not reach" ------------------------------------------------------
 
-def test_l3_invalid_retry_after_to_the_end_is_not_a_network_error(client_pkg):
-    with HostileServer(no_status(lambda c, r: respond(c, 429, b'{"message": "slow down"}', {"Retry-After": "soon"}))) as srv:
+@pytest.mark.parametrize("value", ["soon", "-5", "1e400", "1.5", "Thu, 99 Foo 2099 99:99:99 GMT", "x" * 4000])
+def test_l3_invalid_retry_after_to_the_end_is_not_a_network_error(client_pkg, value):
+    headers = {"Retry-After": value}
+    with HostileServer(no_status(lambda c, r: respond(c, 429, b'{"message": "slow down"}', headers))) as srv:
         exc = error_of(lambda: edit(client_for(client_pkg, srv, max_retries=2)))
     assert isinstance(exc, client_pkg.FriendliRateLimitError), repr(exc)
     assert "could not reach" not in str(exc) and len(edits(srv)) == 3
