@@ -48,6 +48,19 @@ def pack_dirs(comfy: Path, tmp: Path) -> list[str]:
     return ["--extra-model-paths-config", str(config)]
 
 
+def load_batch_workflow(page, batch: int, prompt: str, name: str) -> None:
+    """Load LoadImage -> a batch of ``batch`` -> Friendli Image Edit (node EDIT_NODE) -> PreviewImage in the page."""
+    workflow = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "friendli-test.png"}},
+        "2": {"class_type": "RepeatImageBatch", "inputs": {"image": ["1", 0], "amount": batch}},
+        EDIT_NODE: {"class_type": "FriendliImageEdit", "inputs": {
+            "image": ["2", 0], "prompt": prompt, "endpoint_id": "test-endpoint",
+            "seed": 7, "control_after_generate": "fixed", "max_concurrency": 1}},
+        "4": {"class_type": "PreviewImage", "inputs": {"images": [EDIT_NODE, 0]}},
+    }
+    page.evaluate("([wf, name]) => app.loadApiJson(wf, name)", [workflow, name])
+
+
 @pytest.fixture
 def artifacts(tmp_path) -> Path:
     path = Path(os.environ.get("FRIENDLI_ARTIFACTS_DIR") or tmp_path / "artifacts")
@@ -117,15 +130,7 @@ def test_settings_panel_and_live_progress(comfy, emulator, artifacts):
             # -- a workflow against the emulator: latency, one sleeping-endpoint answer, a batch
             emulator.latency = 1.5
             emulator.fault("sleeping", retry_after=1)
-            workflow = {
-                "1": {"class_type": "LoadImage", "inputs": {"image": "friendli-test.png"}},
-                "2": {"class_type": "RepeatImageBatch", "inputs": {"image": ["1", 0], "amount": BATCH}},
-                EDIT_NODE: {"class_type": "FriendliImageEdit", "inputs": {
-                    "image": ["2", 0], "prompt": "make it autumn", "endpoint_id": "test-endpoint",
-                    "seed": 7, "control_after_generate": "fixed", "max_concurrency": 1}},
-                "4": {"class_type": "PreviewImage", "inputs": {"images": [EDIT_NODE, 0]}},
-            }
-            page.evaluate("(wf) => app.loadApiJson(wf, 'friendli-browser-test')", workflow)
+            load_batch_workflow(page, BATCH, "make it autumn", "friendli-browser-test")
             page.evaluate(f"app.canvas.centerOnNode(app.graph.getNodeById('{EDIT_NODE}'))")
             page.evaluate("app.queuePrompt(0, 1)")
             widget = page.locator("[data-testid=friendli-progress]")
@@ -215,15 +220,7 @@ def test_korean_node_progress_and_settings_panel(comfy, emulator, artifacts):
             assert page.evaluate("app.extensionManager.setting.get('Comfy.Locale')") == "ko"
 
             # -- a Friendli node: its title from locales/ko/nodeDefs.json, its progress line from friendli-strings.js
-            workflow = {
-                "1": {"class_type": "LoadImage", "inputs": {"image": "friendli-test.png"}},
-                "2": {"class_type": "RepeatImageBatch", "inputs": {"image": ["1", 0], "amount": KOREAN_BATCH}},
-                EDIT_NODE: {"class_type": "FriendliImageEdit", "inputs": {
-                    "image": ["2", 0], "prompt": "가을 풍경으로", "endpoint_id": "test-endpoint",
-                    "seed": 7, "control_after_generate": "fixed", "max_concurrency": 1}},
-                "4": {"class_type": "PreviewImage", "inputs": {"images": [EDIT_NODE, 0]}},
-            }
-            page.evaluate("(wf) => app.loadApiJson(wf, 'friendli-ko')", workflow)
+            load_batch_workflow(page, KOREAN_BATCH, "가을 풍경으로", "friendli-ko")
             page.evaluate(f"app.canvas.centerOnNode(app.graph.getNodeById('{EDIT_NODE}'))")
             title = page.evaluate(f"app.graph.getNodeById('{EDIT_NODE}').title")
             page.evaluate("app.queuePrompt(0, 1)")

@@ -304,19 +304,7 @@ def test_l4_a_loopback_base_url_may_fetch_results_on_loopback(client_pkg):
 def test_l4_a_public_base_url_never_fetches_local_results(client_pkg, target):
     """The client believes its base URL is public (as https://api.friendli.ai is); the answer comes
     from the hostile server, which names local addresses: nothing is fetched."""
-    def answer(conn, request):
-        if request.path.startswith("/file"):
-            return respond(conn, 200, png())
-        url = target.format(port=conn.getsockname()[1])
-        respond(conn, 200, json.dumps({"data": [{"url": url}]}).encode())
-
-    with HostileServer(no_status(answer)) as srv:
-        client = client_for(client_pkg, srv)
-        client.__dict__["_base_is_local"] = False  # as for a public base URL
-        exc = error_of(lambda: edit(client, response_format="url"))
-        time.sleep(0.2)
-        assert [r for r in srv.requests if r.path.startswith("/file")] == []
-    assert isinstance(exc, client_pkg.FriendliResponseError) and "local or private" in str(exc), repr(exc)
+    assert_result_url_refused(client_pkg, target)
 
 
 def test_l4_a_redirect_to_a_local_address_is_refused_hop_by_hop(client_pkg, monkeypatch):
@@ -611,18 +599,7 @@ def test_l4_a_result_host_that_resolves_public_then_local_is_not_fetched(client_
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
-    def answer(conn, request):
-        if request.path.startswith("/file"):
-            return respond(conn, 200, png())
-        respond(conn, 200, json.dumps({"data": [{"url": f"http://rebind.test:{conn.getsockname()[1]}/file"}]}).encode())
-
-    with HostileServer(no_status(answer)) as srv:
-        client = client_for(client_pkg, srv)
-        client.__dict__["_base_is_local"] = False  # as for a public base URL
-        exc = error_of(lambda: edit(client, response_format="url"))
-        time.sleep(0.2)
-        assert [r for r in srv.requests if r.path.startswith("/file")] == []
-    assert isinstance(exc, client_pkg.FriendliResponseError) and "local or private" in str(exc), repr(exc)
+    assert_result_url_refused(client_pkg, "http://rebind.test:{port}/file")
 
 
 def test_h2_a_batch_against_a_gzip_bomb_is_bounded_by_the_cap_per_request_in_flight(client_pkg, tmp_path):
@@ -677,3 +654,21 @@ def test_m2_a_trickling_api_answer_ends_at_the_deadline(client_pkg, part):
         assert wait_until(lambda: srv.open_connections == 0)  # the server's next send failed: we hung up
         assert len(edits(srv)) == 1
     assert wait_until(lambda: not leaked_threads(baseline)), leaked_threads(baseline)
+
+
+def assert_result_url_refused(client_pkg, target: str) -> None:
+    """A client that believes its base URL is public gets a result URL ``target`` (``{port}`` = the hostile
+    server's): nothing is fetched, and the error says why."""
+    def answer(conn, request):
+        if request.path.startswith("/file"):
+            return respond(conn, 200, png())
+        url = target.format(port=conn.getsockname()[1])
+        respond(conn, 200, json.dumps({"data": [{"url": url}]}).encode())
+
+    with HostileServer(no_status(answer)) as srv:
+        client = client_for(client_pkg, srv)
+        client.__dict__["_base_is_local"] = False  # as for a public base URL
+        exc = error_of(lambda: edit(client, response_format="url"))
+        time.sleep(0.2)
+        assert [r for r in srv.requests if r.path.startswith("/file")] == []
+    assert isinstance(exc, client_pkg.FriendliResponseError) and "local or private" in str(exc), repr(exc)
