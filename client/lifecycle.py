@@ -10,6 +10,7 @@ answer that is not the status object) everything goes on as without it.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ GONE = ("FAILED", "STOPPING", "TERMINATING", "TERMINATED")
 WAKE_INTERVAL = 10.0  # seconds during which another wake of the same endpoint is not sent
 _wakes: dict[tuple[str, str], float] = {}
 _wakes_lock = threading.Lock()
+_CODE_JUNK = re.compile(r"[^A-Za-z0-9_.-]+")
 ERROR_WORDS = {  # the SDK's InferenceDeploymentErrorCode values we can explain
     "INFERENCE_ENGINE_MEMORY_ERROR": "the model does not fit the GPU memory of the endpoint's instance",
     "INFERENCE_ENGINE_INITIALIZATION_ERROR": "the inference engine failed to start",
@@ -58,12 +60,20 @@ class EndpointStatus:
         phase, code = data.get("phase"), data.get("errorCode")
         return cls(status if status in STATUSES else "UNKNOWN",
                    phase.upper() if isinstance(phase, str) and phase.upper() in PHASES else None,
-                   scrub(code)[:80] if isinstance(code, str) and code else None)
+                   _code(code))
 
     def words(self) -> str:
         """E.g. ``waking · downloading model``."""
         text = self.status.lower()
         return f"{text} · {self.phase.lower().replace('_', ' ')}" if self.phase else text
+
+
+def _code(code: Any) -> str | None:
+    """An error code as a short word (letters, digits, ``_.-``): never control characters or a key."""
+    if not isinstance(code, str):
+        return None
+    text = _CODE_JUNK.sub("_", scrub(code[:200]))[:80].strip("_")
+    return text or None
 
 
 def reset_wakes() -> None:
