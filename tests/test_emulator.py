@@ -455,7 +455,10 @@ def test_stop_while_request_sleeps_and_port_reuse():
 
 def test_cli_serves_until_interrupted():
     # `python -m comfyui_friendli.emulator` once installed; here the checkout loaded by path, as ComfyUI does
-    launcher = child_code("pk") + "from pk.emulator import main; sys.exit(main(sys.argv[1:]))"
+    # Ctrl-C in a terminal: SIGINT delivered normally, even if the test process happens to ignore it
+    # (an ignored SIGINT is inherited by children)
+    launcher = child_code("pk") + ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+                                   "from pk.emulator import main; sys.exit(main(sys.argv[1:]))")
     proc = subprocess.Popen([sys.executable, "-c", launcher, "--port", "0", "--token", "cli-token"],
                             stdout=subprocess.PIPE, text=True)
     try:
