@@ -185,7 +185,7 @@ def show_status(client: FriendliImageClient, endpoint_id: str) -> None:
 def _store() -> ResultStore | None:
     """The command line's result store (the user cache folder), unless the preferences turned it off."""
     settings = prefs.read()
-    return ResultStore(ResultStore.default_folder(), int(settings.result_store_gib * 2**30)) \
+    return ResultStore(ResultStore.default_folder(), settings.result_store_bytes) \
         if settings.result_store else None
 
 

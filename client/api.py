@@ -20,7 +20,8 @@ import requests
 from PIL import Image
 
 from . import codec
-from .config import CONTAINER, DEDICATED, MISSING_TOKEN_HELP, check_key_destination, host_port, resolve_settings
+from .config import (CONTAINER, DEDICATED, MISSING_TOKEN_HELP, check_key_destination, host_port, is_public_ip,
+                     resolve_settings)
 from .errors import (FriendliAuthError, FriendliCancelledError, FriendliConfigError, FriendliEndpointStateError,
                      FriendliEndpointWakingError, FriendliError, FriendliInputError,
                      FriendliRateLimitError, FriendliResponseError, FriendliTimeoutError)
@@ -214,9 +215,9 @@ class FriendliImageClient:
     def _secrets(self) -> tuple[str, ...]:
         return (self.settings.token,) if self.settings.token else ()
 
-    def lifecycle(self) -> Lifecycle:
+    def lifecycle(self, headers: dict[str, str] | None = None) -> Lifecycle:
         """The endpoint lifecycle routes (status, wake, sleep) with this client's key, team and base URL."""
-        return Lifecycle(self._session, self.settings.base_url, self._headers(), self.timeout)
+        return Lifecycle(self._session, self.settings.base_url, headers or self._headers(), self.timeout)
 
     def _wait_until_running(self, endpoint_id: str, headers: dict[str, str], scope: CancelScope) -> None:
         """Before the first edit to an endpoint: ask its state, wake it if it sleeps, wait while it starts.
@@ -225,7 +226,7 @@ class FriendliImageClient:
         with self._running_lock:
             if endpoint_id in self._running:
                 return
-            lifecycle = Lifecycle(self._session, self.settings.base_url, headers, self.timeout)
+            lifecycle = self.lifecycle(headers)
             with scope.active(self._emit, secrets=self._secrets):
                 try:
                     lifecycle.wait_until_ready(endpoint_id, stop=scope.event, deadline=scope.deadline,
@@ -326,13 +327,15 @@ class FriendliImageClient:
 
     def _check_result_url(self, url: Any) -> str:
         """The host of a result URL after checking it may be fetched (see ``_download``)."""
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+        if not isinstance(url, str):
             raise FriendliResponseError(f"the endpoint returned a result URL that is not http(s): {str(url)[:80]!r}")
         try:
             parts = urlsplit(url)
             host, port = parts.hostname, parts.port
         except ValueError:
-            host = port = None
+            parts = host = None
+        if parts is not None and parts.scheme not in ("http", "https"):
+            raise FriendliResponseError(f"the endpoint returned a result URL that is not http(s): {url[:80]!r}")
         if not host:
             raise FriendliResponseError(f"the endpoint returned an invalid result URL: {url[:80]!r}")
         if not self._base_is_local and _is_local(host, port or 443):
@@ -365,16 +368,16 @@ def _netloc(url: str) -> str:
 
 
 def _is_local(host: str, port: int) -> bool:
-    """True when ``host`` is or resolves to a loopback, private, link-local or other non-global address."""
+    """True when ``host`` is or resolves to a loopback, private, link-local or other non-public address."""
     try:
-        addresses = [ipaddress.ip_address(host.strip("[]"))]
+        ipaddress.ip_address(host.strip("[]"))
+        addresses = [host]
     except ValueError:
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            addresses = [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
         except (OSError, UnicodeError):
             return False  # the request itself will fail and explain
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    return any(not a.is_global or a.is_multicast for a in addresses)
+    return not all(is_public_ip(a) for a in addresses)
 
 
 def _image_payload(image: ImageLike, image_format: str, field: str) -> str:

@@ -67,9 +67,14 @@ def read_credentials(path: Path | None = None) -> dict[str, str]:
 def write_credentials(token: str, team: str | None = None, path: Path | None = None) -> Path:
     """Store the token (and team) atomically with mode 0600; returns the path written."""
     path = Path(path) if path else default_credentials_path()
+    return write_json_atomically(path, {"token": token, **({"team": team} if team else {})})
+
+
+def write_json_atomically(path: Path, data: object) -> Path:
+    """Write ``data`` as JSON to ``path`` through a 0600 temporary file renamed over it (readers never see
+    half a file); creates the folder; returns ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"token": token, **({"team": team} if team else {})}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".credentials-", suffix=".tmp")  # created 0600
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")  # created 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f)
@@ -149,6 +154,16 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_public_ip(address: str) -> bool:
+    """True for a global unicast IP address; False for loopback, private, link-local, multicast, reserved
+    addresses and for anything that is no IP literal."""
+    try:
+        ip = ipaddress.ip_address(address.strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    return ip.is_global and not ip.is_multicast
 
 
 def key_allowed(base_url: str, trusted_hosts: Iterable[str] = ()) -> bool:

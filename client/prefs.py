@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .config import default_credentials_path
+from .config import default_credentials_path, write_json_atomically
 from .errors import FriendliInputError
 
 FILE_NAME = "preferences.json"
+STORE_FOLDER = "results"  # the result store, beside the preferences
 MAX_TRUSTED_HOSTS = 32
 # a host name, IPv4 or [IPv6] literal, optionally with :port
 _HOST_RE = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
@@ -37,6 +36,10 @@ class Preferences:
     wake_on_queue: bool = True  # wake dedicated endpoints when a prompt using them is queued
     result_store: bool = True  # answer repeated seeded requests from the local result store
     result_store_gib: float = 4.0  # size cap of the result store
+
+    @property
+    def result_store_bytes(self) -> int:
+        return int(self.result_store_gib * 2**30)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -114,14 +117,4 @@ def read(path: Path | None = None) -> Preferences:
 
 def write(prefs: Preferences, path: Path | None = None) -> Path:
     """Store atomically (a temporary file renamed over the old one); returns the path."""
-    path = Path(path) if path else default_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".preferences-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(prefs.to_json(), f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_json_atomically(Path(path) if path else default_path(), prefs.to_json())

@@ -13,7 +13,6 @@ sockets of its requests in flight, so the threads that wait on them end at once.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import socket
@@ -32,6 +31,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import DecodeError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from .config import is_loopback_host, is_public_ip
 from .errors import (
     FriendliAuthError,
     FriendliCancelledError,
@@ -172,10 +172,10 @@ class _Tracked:
     def _check_peer(self) -> None:
         """The address really connected to must be public (a DNS answer may change between check and use)."""
         try:
-            peer = ipaddress.ip_address(str(self.sock.getpeername()[0]).split("%")[0])  # type: ignore[attr-defined]
-        except (OSError, ValueError, AttributeError):
+            peer = str(self.sock.getpeername()[0])  # type: ignore[attr-defined]
+        except (OSError, AttributeError):
             return
-        if not peer.is_global or peer.is_multicast:
+        if not is_public_ip(peer):
             self.sock.close()  # type: ignore[attr-defined]
             raise FriendliResponseError(f"the result URL's host resolved to {peer}, a local or private address; "
                                         "refusing to fetch it (only a base URL on such an address may do that)")
@@ -520,10 +520,4 @@ def parse_json(body: bytes) -> Any:
 def proxies_for(url: str) -> dict[str, None] | None:
     """No proxy at all for a loopback URL (a plain-http key for this machine must not reach a proxy);
     None (the environment's proxies) otherwise."""
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return {"http": None, "https": None}
-    try:
-        return {"http": None, "https": None} if ipaddress.ip_address(host).is_loopback else None
-    except ValueError:
-        return None
+    return {"http": None, "https": None} if is_loopback_host(urlsplit(url).hostname or "") else None

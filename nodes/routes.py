@@ -159,7 +159,7 @@ def make_routes(credentials_path: Callable[[], Path]) -> "web.RouteTableDef":
 
     def store_info() -> dict[str, Any]:
         settings = prefs.read(preferences_path(credentials_path()))
-        store = ResultStore(store_folder(credentials_path()), int(settings.result_store_gib * 2**30))
+        store = ResultStore(store_folder(credentials_path()), settings.result_store_bytes)
         return {"enabled": settings.result_store, **store.stats()}
 
     @routes.get("/friendli/store")
@@ -227,7 +227,7 @@ def preferences_path(credentials_path: Path) -> Path:
 
 def store_folder(credentials_path: Path) -> Path:
     """The result store lives beside the credentials file."""
-    return credentials_path.parent / "results"
+    return credentials_path.with_name(prefs.STORE_FOLDER)
 
 
 def comfy_credentials_path() -> Path:

@@ -26,7 +26,6 @@ from .endpoint import Endpoint
 from .progress import BatchProgress
 
 T = TypeVar("T")
-RESULTS_FOLDER = "results"  # beside the credentials file, as nodes/routes.store_folder says
 
 _runs: set["NodeRun"] = set()
 _runs_lock = threading.Lock()
@@ -44,7 +43,7 @@ def result_store(settings: prefs.Preferences) -> ResultStore | None:
     """The result store in ComfyUI's user folder, unless Settings > Friendli turned it off."""
     if not settings.result_store:
         return None
-    return ResultStore(host.user_folder() / RESULTS_FOLDER, int(settings.result_store_gib * 2**30))
+    return ResultStore(host.user_folder() / prefs.STORE_FOLDER, settings.result_store_bytes)
 
 
 def edit_request(steps: int, guidance_scale: float, response_format: str, prompt: str, seed: int,

@@ -303,3 +303,6 @@ def test_result_urls_must_be_http(make_client, client_pkg):
     for url in ("file:///etc/passwd", "ftp://example.com/a.png", None):
         with pytest.raises(client_pkg.FriendliResponseError, match="not http"):
             client._dedicated_result({"url": url, "seed": 1, "response_format": "url"})
+    for url in ("http://[::1/x.png", "http://host:99999/x.png", "https:///x.png"):  # a clear error, no ValueError
+        with pytest.raises(client_pkg.FriendliResponseError, match="invalid result URL"):
+            client._dedicated_result({"url": url, "seed": 1, "response_format": "url"})
