@@ -3,8 +3,10 @@
 ``preferences.json`` sits in the same folder as ``credentials.json`` (inside ComfyUI:
 ``<user dir>/comfyui-friendli/``). It holds what Settings > Friendli sets and the
 server must know: trusted hosts for the key, the in-flight limit per endpoint,
-waking endpoints when a prompt is queued, and the result store. Never a secret,
-never in a workflow. A missing or broken file gives the defaults.
+waking endpoints when a prompt is queued, the result store, the memory budget
+for answers in flight, when to ask before a large run, and the price used for
+cost estimates. Never a secret, never in a workflow. A missing or broken file
+gives the defaults.
 """
 
 from __future__ import annotations
@@ -36,10 +38,18 @@ class Preferences:
     wake_on_queue: bool = True  # wake dedicated endpoints when a prompt using them is queued
     result_store: bool = True  # answer repeated seeded requests from the local result store
     result_store_gib: float = 4.0  # size cap of the result store
+    memory_budget_mib: int = 512  # answer bodies and url downloads in flight together, for the process
+    confirm_over: int = 16  # a run that would send more requests than this asks first (0 = never ask)
+    confirm_headless: str = "send"  # with no browser to ask: "send" or "skip" (fail before sending)
+    price_per_gpu_hour: float = 0.0  # turns endpoint times into a cost estimate (0 = no estimate)
 
     @property
     def result_store_bytes(self) -> int:
         return int(self.result_store_gib * 2**30)
+
+    @property
+    def memory_budget_bytes(self) -> int:
+        return int(self.memory_budget_mib) << 20
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -47,7 +57,10 @@ class Preferences:
         return data
 
 
-LIMITS = {"max_in_flight": (1, 64), "result_store_gib": (0.1, 1024.0)}
+LIMITS = {"max_in_flight": (1, 64), "result_store_gib": (0.1, 1024.0), "memory_budget_mib": (64, 65536),
+          "confirm_over": (0, 4096), "price_per_gpu_hour": (0.0, 10000.0)}
+WHOLE_NUMBERS = ("max_in_flight", "memory_budget_mib", "confirm_over")
+CHOICES = {"confirm_headless": ("send", "skip")}
 
 
 def normalize_host(value: Any) -> str:
@@ -82,10 +95,14 @@ def validate(update: Any, base: Preferences | None = None) -> Preferences:
             if not isinstance(value, bool):
                 raise FriendliInputError(name, "must be true or false")
             changes[name] = value
+        elif name in CHOICES:
+            if value not in CHOICES[name]:
+                raise FriendliInputError(name, f"must be one of {', '.join(CHOICES[name])}")
+            changes[name] = value
         else:
             low, high = LIMITS[name]
             number_ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            if name == "max_in_flight" and not isinstance(value, int):
+            if name in WHOLE_NUMBERS and not isinstance(value, int):
                 number_ok = False
             if not number_ok or not low <= value <= high:
                 raise FriendliInputError(name, f"must be a number from {low:g} to {high:g}")
