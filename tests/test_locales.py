@@ -48,11 +48,10 @@ def test_every_input_and_output_of_every_node_is_translated(pack, lang):
         assert set(entry["inputs"]) == set(inputs), (name, lang)
         for key, spec in inputs.items():
             item = entry["inputs"][key]
-            assert item["name"] == key  # widget names stay as they are, so error messages name them in any language
             assert item["tooltip"].strip(), (name, key, lang)
         assert set(entry["outputs"]) == {str(i) for i in range(len(cls.RETURN_NAMES))}
         for i, out in entry["outputs"].items():
-            assert out["name"] == cls.RETURN_NAMES[int(i)] and out["tooltip"].strip()
+            assert out["tooltip"].strip(), (name, i, lang)
         if lang == "en":  # the English file says exactly what the code says
             assert entry["display_name"] == pack.NODE_DISPLAY_NAME_MAPPINGS[name]
             assert entry["description"] == cls.DESCRIPTION
@@ -60,6 +59,48 @@ def test_every_input_and_output_of_every_node_is_translated(pack, lang):
             assert [o["tooltip"] for o in entry["outputs"].values()] == list(cls.OUTPUT_TOOLTIPS)
         else:
             assert entry["display_name"] != pack.NODE_DISPLAY_NAME_MAPPINGS[name]  # actually translated
+
+
+# Languages whose display names are written in their own script: a translated name holds at least one letter that
+# is not ASCII (an untranslated "endpoint_id" or "seeds" has none).
+NON_LATIN = {"zh", "zh-TW", "ja", "ko", "ru", "ar"}
+
+
+def node_inputs(cls) -> list[str]:
+    """Every input the user sees on the node, widget or socket (required and optional; hidden ones are not shown)."""
+    types = cls.INPUT_TYPES()
+    return [k for section in ("required", "optional") for k in types.get(section, {})]
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_widget_and_socket_has_a_display_name_in_the_language(pack, lang):
+    """nodeDefs.json names every input (inputs.<name>.name) and output (outputs.<i>.name) of every node for display.
+    English shows the internal names as they are; other languages show translated names (ComfyUI's own nodes are
+    shown that way). The workflow keeps the internal names either way. The inputs come from INPUT_TYPES, so a new
+    node or input fails here until every language names it."""
+    defs = load(lang, "nodeDefs")
+    for name, cls in pack.NODE_CLASS_MAPPINGS.items():
+        assert name in defs, (name, lang)
+        entry = defs[name]
+        keys = node_inputs(cls)
+        names = {key: entry["inputs"].get(key, {}).get("name", "") for key in keys}
+        assert all(n.strip() == n and n for n in names.values()), (name, lang, names)
+        assert len(set(names.values())) == len(names), (name, lang, names)  # no two inputs look alike
+        returned = getattr(cls, "RETURN_NAMES", cls.RETURN_TYPES)  # ComfyUI labels unnamed outputs by their type
+        outputs = {str(i): entry["outputs"].get(str(i), {}).get("name", "") for i in range(len(returned))}
+        assert all(n.strip() == n and n for n in outputs.values()), (name, lang, outputs)
+        assert len(set(outputs.values())) == len(outputs), (name, lang, outputs)
+        internal = dict(zip(keys, keys)) | {str(i): out for i, out in enumerate(returned)}
+        shown = names | outputs
+        if lang == "en":  # English users see exactly the names they always saw
+            assert shown == internal, name
+            continue
+        assert not [n for n in shown.values() if "_" in n], (name, lang, shown)  # no identifier left as it is
+        if lang in NON_LATIN:
+            assert not [n for n in shown.values() if n.isascii()], (name, lang, shown)
+        else:  # a Latin-script language may share a word or two with English ("mask"), not most of them
+            kept = [k for k, n in shown.items() if n.casefold() == internal[k].casefold()]
+            assert len(kept) * 2 < len(shown), (name, lang, kept)
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
