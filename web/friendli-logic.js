@@ -12,30 +12,40 @@ const STATES = ["running", "done", "error", "cancelled"];
  * The settings of Settings > Friendli (all custom-typed rows drawn by web/friendli.js), in English: the
  * frontend shows locales/<lang>/settings.json's name and tooltip for each id (dots as "_"), and the group
  * labels from main.json's settingsCategories. Group keys carry the Friendli prefix because settingsCategories
- * is one namespace shared with ComfyUI and every other pack.
+ * is one namespace shared with ComfyUI and every other pack, and a digit because frontend 1.27 orders groups
+ * by key; 1.58 orders them by their highest sortOrder, so sortOrder falls from the first row to the last.
  */
 export const SETTING_GROUPS = {
-  FriendliKey: "API key", FriendliEndpoint: "Endpoint", FriendliRequests: "Requests", FriendliResults: "Results",
+  Friendli1Key: "API key", Friendli2Endpoint: "Endpoint", Friendli3Cost: "Cost and confirmation",
+  Friendli4Requests: "Requests", Friendli5Results: "Results", Friendli6Advanced: "Advanced",
 };
 export const SETTINGS = [
-  { id: "Friendli.APIKey", name: "API key", group: "FriendliKey", sortOrder: 3,
+  { id: "Friendli.APIKey", name: "API key", group: "Friendli1Key", sortOrder: 63,
     tooltip: "Saved in the credentials file of ComfyUI's user directory (mode 0600). FRIENDLI_TOKEN in the environment wins." },
-  { id: "Friendli.Team", name: "Team (optional)", group: "FriendliKey", sortOrder: 2,
+  { id: "Friendli.Team", name: "Team (optional)", group: "Friendli1Key", sortOrder: 62,
     tooltip: "Sent as X-Friendli-Team; saved with the key (Save above)." },
-  { id: "Friendli.Status", name: "Status", group: "FriendliKey", sortOrder: 1 },
-  { id: "Friendli.TrustedHosts", name: "Trusted hosts", group: "FriendliEndpoint", sortOrder: 3,
-    tooltip: "Extra hosts that may receive your API key when a workflow names them as base URL (besides api.friendli.ai and FRIENDLI_BASE_URL). host trusts every port, host:port one; plain http only on this machine." },
-  { id: "Friendli.EndpointTest", name: "Test connection", group: "FriendliEndpoint", sortOrder: 2,
-    tooltip: "Shows the endpoint's state (or why the key or team was refused) without sending an edit; Sleep now puts it to sleep." },
-  { id: "Friendli.WakeOnQueue", name: "Wake endpoints when a prompt is queued", group: "FriendliEndpoint", sortOrder: 1,
+  { id: "Friendli.Status", name: "Status", group: "Friendli1Key", sortOrder: 61 },
+  { id: "Friendli.EndpointTest", name: "Test connection", group: "Friendli2Endpoint", sortOrder: 53,
+    tooltip: "Shows the endpoint's state, GPUs and replicas (or why the key or team was refused) without sending an edit; Sleep now puts it to sleep." },
+  { id: "Friendli.WakeOnQueue", name: "Wake endpoints when a prompt is queued", group: "Friendli2Endpoint", sortOrder: 52,
     tooltip: "Starts waking the prompt's sleeping endpoints as soon as it is queued, so the cold start overlaps the local nodes." },
-  { id: "Friendli.MaxInFlight", name: "Requests in flight per endpoint", group: "FriendliRequests", sortOrder: 1,
+  { id: "Friendli.PricePerGpuHour", name: "Price per GPU-hour (USD)", group: "Friendli3Cost", sortOrder: 43,
+    tooltip: "Your endpoint's price per GPU-hour. Turns endpoint times into a cost estimate on the node and in Test connection. 0 = no estimate." },
+  { id: "Friendli.ConfirmOver", name: "Ask before a run sends more than N requests", group: "Friendli3Cost", sortOrder: 42,
+    tooltip: "A run that would send more requests than this asks first and waits for your answer (default 16). 0 = never ask." },
+  { id: "Friendli.ConfirmHeadless", name: "With no browser attached (API use)", group: "Friendli3Cost", sortOrder: 41,
+    tooltip: "What such a run does when no browser is open to ask: send anyway, or skip it (the node fails before sending anything)." },
+  { id: "Friendli.MaxInFlight", name: "Requests in flight per endpoint", group: "Friendli4Requests", sortOrder: 31,
     tooltip: "Shared by every node and prompt (default 8). A 429 from the endpoint halves it; each success adds one back." },
-  { id: "Friendli.ResultStore", name: "Keep results (result store)", group: "FriendliResults", sortOrder: 3,
+  { id: "Friendli.ResultStore", name: "Keep results (result store)", group: "Friendli5Results", sortOrder: 23,
     tooltip: "Answers a repeated request with a fixed seed from disk, without a new generation." },
-  { id: "Friendli.ResultStoreSize", name: "Result store size (GiB)", group: "FriendliResults", sortOrder: 2,
+  { id: "Friendli.ResultStoreSize", name: "Result store size (GiB)", group: "Friendli5Results", sortOrder: 22,
     tooltip: "The least recently used results go first when it is full." },
-  { id: "Friendli.ResultStoreClear", name: "Stored results", group: "FriendliResults", sortOrder: 1 },
+  { id: "Friendli.ResultStoreClear", name: "Stored results", group: "Friendli5Results", sortOrder: 21 },
+  { id: "Friendli.TrustedHosts", name: "Trusted hosts", group: "Friendli6Advanced", sortOrder: 12,
+    tooltip: "Extra hosts that may receive your API key when a workflow names them as base URL (besides api.friendli.ai and FRIENDLI_BASE_URL). host trusts every port, host:port one; plain http only on this machine." },
+  { id: "Friendli.MemoryBudget", name: "Memory for answers in flight (MiB)", group: "Friendli6Advanced", sortOrder: 11,
+    tooltip: "How much memory answers and url downloads may hold at once in this ComfyUI process (64 to 65536, default 512)." },
 ];
 
 /** The frontend's setting declarations: SETTINGS with their renderers (``renderers[id]``, every one needed). */
@@ -45,6 +55,29 @@ export function settingDeclarations(renderers) {
     return { id, name, type: renderers[id], sortOrder, tooltip, category: ["Friendli", group, name], defaultValue: "" };
   });
 }
+
+// ---- the Friendli nodes on the canvas ----------------------------------------------------------
+/** Node types drawn as remote and billed (badge and the paid-node colours). */
+export const FRIENDLI_NODES = ["FriendliImageEdit", "FriendliMultiImageEdit", "FriendliImageGenerate", "FriendliEndpoint"];
+/** Node types that run on the endpoint: the progress box and the advanced toggle. */
+export const RUN_NODES = ["FriendliImageEdit", "FriendliMultiImageEdit", "FriendliImageGenerate"];
+/** Transport widgets behind the node's advanced toggle (their values are saved and sent as always). */
+export const ADVANCED_WIDGETS = ["response_format", "output_size", "max_concurrency", "on_failure", "adapter_route"];
+/** LGraphCanvas.node_colors.yellow, the colour ComfyUI gives its API (paid) nodes. */
+export const PAID_COLORS = { color: "#432", bgcolor: "#653" };
+
+/** Badge colours beside ComfyUI's price badges: their brown, lighter under a light palette (dark text). */
+export function badgeColors(badgeFg) {
+  const light = /^#0{3}(0{3})?$/.test(String(badgeFg ?? "").trim());
+  return light ? { fgColor: "#000", bgColor: "#D2B98F" } : { fgColor: "#FFF", bgColor: "#8D6932" };
+}
+
+/** The advanced toggle's label: closed "▸ advanced (5)", open "▾ advanced". */
+export function advancedLabel(open, count, lang = "en") {
+  const t = translator(lang);
+  return open ? t("advanced.hide") : t("advanced.show", { n: count });
+}
+
 const MAX_SEEDS_SHOWN = 6;
 const MAX_MESSAGE = 120;
 
@@ -82,11 +115,14 @@ const ENDPOINT_STATES = ["INITIALIZING", "AWAKING", "UPDATING", "SLEEPING"];
 const STATE_NAMES = [...ENDPOINT_STATES, "RUNNING", "READY", "FAILED", "STOPPING", "TERMINATING", "TERMINATED", "UNKNOWN"];
 const PHASES = ["REQUESTING_VIRTUAL_MACHINE", "DOWNLOADING_MODEL", "ENGINE_INITIALIZING"];
 
-/** The optional fields of an event (reused results, throttling, the endpoint's state, failed images). */
+const num = (v) => (Number.isFinite(v) && v >= 0 ? v : null);
+
+/** The optional fields of an event (reused results, throttling, the endpoint's state, failed images, times). */
 function optional(data) {
   const out = {};
   if (int(data.reused)) out.reused = int(data.reused);
   if (Number.isInteger(data.throttled) && data.throttled > 0) out.throttled = data.throttled;
+  if (Number.isInteger(data.limit) && data.limit > 0) out.limit = data.limit;
   if (ENDPOINT_STATES.includes(data.endpoint_state)) {
     out.endpointState = data.endpoint_state;
     out.endpointPhase = PHASES.includes(data.endpoint_phase) ? data.endpoint_phase : null;
@@ -95,6 +131,17 @@ function optional(data) {
   const failed = Array.isArray(data.failed) ? data.failed.filter((x) => Number.isInteger(x) && x > 0) : [];
   if (failed.length) out.failed = failed;
   if (typeof data.warning === "string" && data.warning.trim()) out.warning = data.warning;
+  if ("eta" in data) out.eta = num(data.eta) || null; // null (or 0): no estimate yet
+  if (num(data.endpoint_s) !== null) out.endpointS = data.endpoint_s;
+  if (num(data.cost) !== null) out.cost = data.cost;
+  const retry = data.retry;
+  if (retry && typeof retry === "object" && Number.isInteger(retry.attempt) && retry.attempt > 0) {
+    out.retry = { attempt: retry.attempt, max: Number.isInteger(retry.max) && retry.max > 0 ? retry.max : null,
+      cause: typeof retry.cause === "string" ? clip(retry.cause, 40) : "", wait: num(retry.wait) };
+  }
+  if (data.stored === true) out.stored = true;
+  if (int(data.kept)) out.kept = int(data.kept);
+  if (typeof data.advisory === "string" && data.advisory.trim()) out.advisory = clip(data.advisory, 80);
   return out;
 }
 
@@ -123,10 +170,23 @@ export function settle(state, now) {
   return { ...state, elapsed: elapsedAt(state, now), waking: false, endpointState: null, receivedAt: null };
 }
 
-/** Share of the images finished, 0..1. */
-export function progressFraction(state) {
+const ETA_CAP = 0.95;
+
+/** Whether the bar shows a single running request: by its ETA when one is known, animated otherwise. */
+function singleRunning(state) {
+  return !!state && state.state === "running" && state.total === 1 && state.done === 0;
+}
+
+/** Share of the work finished, 0..1: images done, or for one image elapsed / ETA (at most 95 %). */
+export function progressFraction(state, now) {
   if (!state || !state.total) return state && state.state === "done" ? 1 : 0;
+  if (singleRunning(state) && state.eta) return Math.min(ETA_CAP, elapsedAt(state, now) / state.eta);
   return Math.min(1, state.done / state.total);
+}
+
+/** "indeterminate" while one image runs with no ETA known (an animated bar), else "determinate". */
+export function barMode(state) {
+  return singleRunning(state) && !state.eta ? "indeterminate" : "determinate";
 }
 
 /**
@@ -159,14 +219,86 @@ function clip(text, max) {
   return one.length > max ? one.slice(0, max - 1) + "…" : one;
 }
 
-/** Lines to draw on the node: [progress line, optional second line (seeds, failed images or error)]. */
+/** "12 s" / "2 min 05 s": whole seconds (rounded up), for countdowns and ETAs. */
+export function formatSeconds(seconds, lang = "en") {
+  const t = translator(lang);
+  const whole = Math.ceil(Number.isFinite(seconds) && seconds > 0 ? seconds : 0);
+  if (whole < 60) return t("time.seconds", { s: whole });
+  return t("time.minutes", { m: Math.floor(whole / 60), s: String(whole % 60).padStart(2, "0") });
+}
+
+/** "45 s", "12 min", "1 h 12 min", "3 d 4 h": a long span (how long an endpoint has been running). */
+export function formatSpan(seconds, lang = "en") {
+  const t = translator(lang);
+  const s = Math.floor(Number.isFinite(seconds) && seconds > 0 ? seconds : 0);
+  if (s < 60) return t("time.seconds", { s });
+  if (s < 3600) return t("time.m", { m: Math.floor(s / 60) });
+  if (s < 86400) return t("time.hm", { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
+  return t("time.dh", { d: Math.floor(s / 86400), h: Math.floor((s % 86400) / 3600) });
+}
+
+/** "≈ $0.03" for an estimate in USD ("< $0.01" below a cent). */
+export function costText(usd) {
+  if (!Number.isFinite(usd) || usd < 0) return "";
+  if (usd > 0 && usd < 0.01) return "< $0.01";
+  return `≈ $${usd >= 1000 ? usd.toFixed(0) : usd.toFixed(2)}`;
+}
+
+const CAUSES = { "connection refused": "cause.refused", "connection dropped": "cause.dropped", timeout: "cause.timeout",
+  dns: "cause.dns", tls: "cause.tls", proxy: "cause.proxy" };
+
+/** A retry's cause from the server (short English) in ``lang``: the known ones translated, "HTTP 503" as is. */
+export function causeText(cause, lang = "en") {
+  const key = CAUSES[String(cause ?? "").trim().toLowerCase()];
+  return key ? translator(lang)(key) : String(cause ?? "").trim();
+}
+
+/** "retry 2/5 · connection refused · next in 4 s" (the countdown only while running). */
+function retryText(state, now, lang) {
+  const t = translator(lang);
+  const { retry } = state;
+  if (!retry) return state.retries > 0 ? t("progress.retry", { n: state.retries }) : "";
+  const parts = [retry.max ? t("progress.retryOf", { attempt: retry.attempt, max: retry.max })
+    : t("progress.retry", { n: retry.attempt })];
+  if (retry.cause) parts.push(causeText(retry.cause, lang));
+  if (isTicking(state) && retry.wait) {
+    const left = retry.wait - Math.max(0, (now ?? state.receivedAt) - state.receivedAt) / 1000;
+    if (left >= 0.5) parts.push(t("progress.nextIn", { time: formatSeconds(left, lang) }));
+  }
+  return parts.join(" · ");
+}
+
+/** "~12 s left" for one image whose endpoint has an ETA; "taking longer than usual" past it. */
+function etaText(state, now, lang) {
+  if (!singleRunning(state) || !state.eta) return "";
+  const t = translator(lang);
+  const left = state.eta - elapsedAt(state, now);
+  return left >= 1 ? t("progress.eta", { time: formatSeconds(left, lang) }) : t("progress.etaLate");
+}
+
+/** The advisory from the server: the known English phrase translated, anything else as it came. */
+function advisoryText(advisory, lang) {
+  return advisory === STRINGS_EN_SILENT ? translator(lang)("status.silent") : advisory;
+}
+const STRINGS_EN_SILENT = "status unknown · sending anyway";
+
+/**
+ * Lines to draw on the node, empty ones left out:
+ * 1. count, time, ETA, retries, the endpoint's state, throttling and reuse;
+ * 2. what it costs: endpoint time and estimate (or "from the result store"), billed waking, advisories,
+ *    results kept after an error;
+ * 3. the outcome: seeds, failed images or the error.
+ */
 export function progressLines(state, now, lang = "en") {
   if (!state) return [];
   const t = translator(lang);
+  const running = state.state === "running";
   const parts = [t("progress.done", { done: state.done, total: state.total }),
     formatDuration(elapsedAt(state, now), lang)];
-  const running = state.state === "running";
-  if (state.retries > 0) parts.push(t("progress.retry", { n: state.retries }));
+  const eta = etaText(state, now, lang);
+  if (eta) parts.push(eta);
+  const retry = retryText(state, now, lang);
+  if (retry) parts.push(retry);
   if (running && state.endpointState) {
     parts.push(t("progress.endpoint", { state: t(`state.${state.endpointState}`) }));
     if (state.endpointPhase) parts.push(t(`phase.${state.endpointPhase}`));
@@ -174,10 +306,25 @@ export function progressLines(state, now, lang = "en") {
   } else if (running && state.waking) {
     parts.push(t("progress.waking"));
   }
+  if (running && state.limit) parts.push(t("progress.limit", { n: state.limit }));
   if (running && state.throttled) parts.push(t("progress.throttled", { n: state.throttled }));
   if (state.reused) parts.push(t("progress.reused", { n: state.reused }));
   if (state.state === "cancelled") parts.push(t("progress.cancelled"));
+
+  const cost = [];
+  if (state.stored) cost.push(t("progress.stored"));
+  else if (state.endpointS !== undefined) {
+    cost.push(t("progress.endpointTime", { time: formatDuration(state.endpointS, lang) }));
+    if (state.cost !== undefined) cost.push(costText(state.cost));
+  }
+  if (running && state.endpointState) cost.push(t("progress.wakingBilled"));
+  if (state.advisory) cost.push(advisoryText(state.advisory, lang));
+  if (state.state === "error" && state.kept) {
+    cost.push(state.kept === 1 ? t("progress.keptOne") : t("progress.kept", { n: state.kept }));
+  }
+
   const lines = [parts.join(" · ")];
+  if (cost.length) lines.push(cost.join(" · "));
   if (state.state === "done" && state.failed?.length) {
     const key = state.failed.length === 1 ? "progress.failedOne" : "progress.failed";
     lines.push(clip(t(key, { list: state.failed.join(", ") }), MAX_MESSAGE));
@@ -190,6 +337,22 @@ export function progressLines(state, now, lang = "en") {
     lines.push(clip(t("progress.error", { message: state.message || t("progress.failedPlain") }), MAX_MESSAGE));
   }
   return lines;
+}
+
+/** The confirmation asked before a large run (`friendli.confirm` {id, node, requests, message}). */
+export function confirmText(data, lang = "en") {
+  const t = translator(lang);
+  const n = Number.isInteger(data?.requests) && data.requests > 0 ? data.requests : null;
+  if (n === null) return { title: t("confirm.title"), message: String(data?.message ?? t("confirm.title")) };
+  return { title: t("confirm.title"), message: t("confirm.message", { n }) };
+}
+
+/** A `friendli.confirm` event's data checked, or null (the id is what the answer names). */
+export function parseConfirm(data) {
+  if (!data || typeof data !== "object") return null;
+  const { id } = data;
+  if (!((typeof id === "string" && id && id.length <= 200) || Number.isInteger(id))) return null;
+  return { id, node: data.node == null ? "" : String(data.node), requests: data.requests, message: data.message };
 }
 
 /** Tone of the node text: "error" for failures, "busy" while running, "warn" after a success that kept
@@ -246,6 +409,7 @@ export function statusLine(status, lang = "en") {
 
 /** The message of an error answer ({"error": ...}) or a generic one with the HTTP status. */
 export function errorMessage(httpStatus, body, lang = "en") {
+  if (body && typeof body.error === "string" && isNoKeyError(body.error)) return translator(lang)("endpoint.noKey");
   if (body && typeof body.error === "string" && body.error) return body.error;
   return translator(lang)("server.http", { status: httpStatus });
 }
@@ -269,17 +433,48 @@ export function storeLine(info, lang = "en") {
   return info.enabled === false ? `${size} (${t("store.off")})` : size;
 }
 
-/** The endpoint test line from POST /friendli/endpoint/status or /sleep. */
-export function endpointLine(answer, lang = "en") {
+/** The endpoint test line from POST /friendli/endpoint/status or /sleep; with ``info`` (the endpoint's spec):
+ * "my-endpoint · running · A100 × 2 · replicas 1 (min 0, max 2) · cooldown 300 s · running 1 h 12 min · ≈ $4.00/h"
+ * (the estimate when a price per GPU-hour is set: price × GPUs × current replicas). */
+export function endpointLine(answer, lang = "en", pricePerGpuHour = 0) {
   const t = translator(lang);
   if (!answer || typeof answer !== "object") return t("status.unavailable");
   if (answer.available === false) return t("endpoint.unavailable");
   const state = STATE_NAMES.includes(answer.status) ? t(`state.${answer.status}`) : String(answer.status ?? "?");
   const phase = PHASES.includes(answer.phase) ? ` · ${t(`phase.${answer.phase}`)}` : "";
-  const line = t("endpoint.state", { id: answer.endpoint_id, state: state + phase });
+  const info = answer.info && typeof answer.info === "object" ? answer.info : null;
+  const line = info ? infoLine(answer, info, state + phase, lang, pricePerGpuHour)
+    : t("endpoint.state", { id: answer.endpoint_id, state: state + phase });
   const words = typeof answer.explanation === "string" ? answer.explanation.trim() : "";
   const healthy = ["RUNNING", "READY", "SLEEPING", "AWAKING", "INITIALIZING", "UPDATING"].includes(answer.status);
   return healthy || !words ? line : `${line} — ${words}`;
+}
+
+const count = (v) => (Number.isInteger(v) && v >= 0 ? v : null);
+
+function infoLine(answer, info, state, lang, price) {
+  const t = translator(lang);
+  const name = typeof info.name === "string" && info.name.trim() ? clip(info.name, 60) : String(answer.endpoint_id ?? "?");
+  const parts = [name, state];
+  const gpus = count(info.num_gpu);
+  if (typeof info.gpu_type === "string" && info.gpu_type.trim()) {
+    parts.push(gpus ? `${clip(info.gpu_type, 30)} × ${gpus}` : clip(info.gpu_type, 30));
+  }
+  const [now, min, max] = [count(info.replicas_current), count(info.replicas_min), count(info.replicas_max)];
+  if (now !== null) {
+    parts.push(min !== null && max !== null ? t("endpoint.replicas", { n: now, min, max }) : t("endpoint.replicasNow", { n: now }));
+  }
+  if (num(info.cooldown_s) !== null) parts.push(t("endpoint.cooldown", { time: formatSpan(info.cooldown_s, lang) }));
+  if (num(info.running_s) !== null && info.running_s > 0) {
+    parts.push(t("endpoint.running", { time: formatSpan(info.running_s, lang) }));
+  }
+  if (Number.isFinite(price) && price > 0 && gpus !== null && now !== null) parts.push(`${costText(price * gpus * now)}/h`);
+  return parts.join(" · ");
+}
+
+/** Whether a server error is the "no key configured" one (answered in the browser in UI words instead). */
+export function isNoKeyError(text) {
+  return /^No Friendli API key is configured/i.test(String(text ?? ""));
 }
 
 /** Tone of the endpoint test line: "error" for a failed or ending endpoint, "ok" otherwise. */

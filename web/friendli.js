@@ -5,13 +5,17 @@
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import {
-  applyProgress, endpointLine, endpointTone, errorMessage, findNodeByExecutionId, isTicking, parseHosts, progressFraction,
-  progressLines, progressTone, settingDeclarations, settle, statusLine, storeLine, teamError, tokenError,
+  ADVANCED_WIDGETS, FRIENDLI_NODES, PAID_COLORS, RUN_NODES, advancedLabel, applyProgress, badgeColors, barMode,
+  confirmText, endpointLine, endpointTone, errorMessage, findNodeByExecutionId, isTicking, parseConfirm, parseHosts,
+  progressFraction, progressLines, progressTone, settingDeclarations, settle, statusLine, storeLine, teamError,
+  tokenError,
 } from "./friendli-logic.js";
 import { translator } from "./friendli-strings.js";
 
 const WIDGET = "friendli_progress";
-const WIDGET_HEIGHT = 70; // includes the DOM widget margin (6 px above and below)
+const WIDGET_HEIGHT = 86; // bar and three lines, with the DOM widget margin (6 px above and below)
+const TOGGLE = "friendli_advanced";
+const PROMPT_ROOM = 60; // extra height at creation so the prompt box shows about six lines
 
 const css = document.createElement("link");
 css.rel = "stylesheet";
@@ -38,7 +42,7 @@ function el(tag, props = {}, ...children) {
 // ---- settings panel --------------------------------------------------------------------------
 // Three rows of one group; the custom setting types never call their setter, so the settings store
 // (and comfy.settings.json) only ever holds the empty default.
-const panel = { token: null, team: null, status: null, message: null, busy: false };
+const panel = { token: null, team: null, status: null, message: null, busy: false, configured: null, stale: new Set() };
 
 async function call(path, method = "GET", body = undefined) {
   const init = { method, headers: { "Content-Type": "application/json" } };
@@ -61,6 +65,7 @@ function showStatus(status) {
   const { text, tone } = statusLine(status, language());
   panel.status.textContent = text;
   panel.status.dataset.tone = tone;
+  if (typeof status?.configured === "boolean") panel.configured = status.configured;
   if (status?.credentials_file) panel.status.title = tr("status.storedIn", { path: status.credentials_file });
   if (panel.team && !panel.team.value && status?.team) panel.team.value = status.team;
 }
@@ -87,6 +92,7 @@ async function act(method) {
     const problem = (token ? tokenError(token, language()) : null) ?? teamError(team, language());
     if (problem) return say(problem, "error");
   }
+  if (method === "DELETE" && !window.confirm(tr("key.confirmClear"))) return;
   panel.busy = true;
   try {
     const status = await request(method, method === "POST" ? { token, team } : undefined);
@@ -94,6 +100,7 @@ async function act(method) {
     if (method === "DELETE" && panel.team) panel.team.value = "";
     showStatus(status);
     say(tr(method === "POST" ? "key.saved" : "key.removed"));
+    for (const line of panel.stale) show(line, ""); // errors from before the change no longer hold
   } catch (err) {
     say(err.message, "error");
   } finally {
@@ -228,6 +235,19 @@ function renderToggle(field, testid, aria) {
   };
 }
 
+function renderChoice(field, testid, aria, values) {
+  return () => {
+    const select = stopKeys(el("select", { className: "friendli-input friendli-narrow", ariaLabel: tr(aria) }));
+    select.append(...values.map((value) => el("option", { value, textContent: tr(`headless.${value}`) })));
+    select.dataset.testid = testid;
+    const out = line(`${testid}-message`);
+    const restore = (p) => { select.value = p[field]; };
+    loadPrefs().then((p) => { if (p) restore(p); });
+    select.addEventListener("change", () => savePrefs({ [field]: select.value }, out, restore));
+    return el("div", { className: "friendli-row" }, select, out);
+  };
+}
+
 function renderStore() {
   const out = line("friendli-store-info");
   const display = (promise, done = "") => promise.then((info) => show(out, done + storeLine(info, language())))
@@ -248,15 +268,19 @@ function renderEndpointTest() {
     placeholder: tr("endpoint.placeholder"), ariaLabel: tr("aria.endpoint") }));
   input.dataset.testid = "friendli-endpoint-id";
   const out = line("friendli-endpoint-message");
+  panel.stale.clear(); // one panel at a time: the rows of an earlier opening are gone
+  panel.stale.add(out);
   async function run(action) {
     const endpointId = input.value.trim();
+    if (panel.configured === false) return show(out, tr("endpoint.noKey"), "error");
     if (!endpointId) return show(out, tr("endpoint.empty"), "error");
     if (action === "sleep" && !window.confirm(tr("endpoint.confirmSleep", { id: endpointId }))) return;
     show(out, tr("endpoint.asking"));
     test.disabled = sleep.disabled = true;
     try {
       const answer = await call(`/friendli/endpoint/${action}`, "POST", { endpoint_id: endpointId });
-      show(out, endpointLine(answer, language()), endpointTone(answer));
+      const prefs = await loadPrefs();
+      show(out, endpointLine(answer, language(), prefs?.price_per_gpu_hour), endpointTone(answer));
     } catch (err) {
       show(out, err.message, "error");
     } finally {
@@ -285,6 +309,14 @@ const settings = settingDeclarations({
   "Friendli.ResultStoreSize": renderNumber("result_store_gib", "friendli-result-store-size", "aria.storeSize",
     { min: 0.1, max: 1024, step: 0.1 }),
   "Friendli.ResultStoreClear": renderStore,
+  "Friendli.PricePerGpuHour": renderNumber("price_per_gpu_hour", "friendli-price", "aria.price",
+    { min: 0, max: 10000, step: 0.01 }),
+  "Friendli.ConfirmOver": renderNumber("confirm_over", "friendli-confirm-over", "aria.confirmOver",
+    { min: 0, max: 4096, step: 1 }),
+  "Friendli.ConfirmHeadless": renderChoice("confirm_headless", "friendli-confirm-headless", "aria.headless",
+    ["send", "skip"]),
+  "Friendli.MemoryBudget": renderNumber("memory_budget_mib", "friendli-memory-budget", "aria.memory",
+    { min: 64, max: 65536, step: 64 }),
 });
 
 // ---- live progress on the node ---------------------------------------------------------------
@@ -300,16 +332,18 @@ function progressWidget(node) {
   let widget = node.widgets?.find((w) => w.name === WIDGET);
   if (widget) return widget;
   const bar = el("div", { className: "friendli-bar-fill" });
-  const lines = [el("div", { className: "friendli-line" }), el("div", { className: "friendli-line friendli-sub" })];
-  const box = el("div", { className: "friendli-progress" }, el("div", { className: "friendli-bar" }, bar), ...lines);
+  const track = el("div", { className: "friendli-bar" }, bar);
+  const lines = [0, 1, 2].map((i) => el("div", { className: i ? "friendli-line friendli-sub" : "friendli-line" }));
+  lines[0].textContent = tr("progress.idle");
+  const box = el("div", { className: "friendli-progress" }, track, ...lines);
   box.dataset.testid = "friendli-progress";
+  box.dataset.state = "idle";
   widget = node.addDOMWidget(WIDGET, "friendli-progress", box, {
     serialize: false, margin: 6, getValue: () => "", setValue: () => {},
     getMinHeight: () => WIDGET_HEIGHT, getMaxHeight: () => WIDGET_HEIGHT,
   });
   widget.serialize = false; // not in widgets_values nor in the prompt
-  widget.friendli = { box, bar, lines };
-  node.expandToFitContent?.();
+  widget.friendli = { box, track, bar, lines };
   return widget;
 }
 
@@ -317,13 +351,118 @@ function draw(id, now) {
   const state = states.get(id);
   const node = state && findNode(id);
   if (!node) return;
-  const { box, bar, lines } = progressWidget(node).friendli;
+  const widget = node.widgets?.find((w) => w.name === WIDGET) ?? progressWidget(node);
+  const { box, track, bar, lines } = widget.friendli;
   const text = progressLines(state, now, language());
   box.dataset.tone = progressTone(state);
   box.dataset.state = state.state;
-  bar.style.width = `${(progressFraction(state) * 100).toFixed(1)}%`;
+  track.dataset.mode = barMode(state);
+  bar.style.width = `${(progressFraction(state, now) * 100).toFixed(1)}%`;
   lines.forEach((line, i) => { line.textContent = text[i] ?? ""; });
   node.setDirtyCanvas?.(true, false);
+}
+
+// ---- the Friendli nodes: remote and billed, creative controls first, a fixed place for progress ------
+const NODE_WIDGET_HEIGHT = () => window.LiteGraph?.NODE_WIDGET_HEIGHT ?? 20;
+
+/** The badge beside ComfyUI's price badges, in the UI language and the palette's colours. */
+function addBadge(node) {
+  const Badge = window.LGraphBadge;
+  if (typeof Badge !== "function" || !Array.isArray(node.badges)) return;
+  let cached = null;
+  let key = "";
+  node.badges.push(() => {
+    const text = tr("badge.text");
+    const colors = badgeColors(window.LiteGraph?.BADGE_FG_COLOR);
+    if (!cached || key !== text + colors.bgColor) {
+      cached = new Badge({ text, ...colors });
+      key = text + colors.bgColor;
+    }
+    return cached;
+  });
+}
+
+/** Keeps the node's size fitting its rows: grows or shrinks by what the advanced rows add or take. */
+function resizeBy(node, change) {
+  const before = node.computeSize()[1];
+  change();
+  const after = node.computeSize()[1];
+  node.setSize?.([node.size[0], Math.max(after, node.size[1] + after - before)]);
+  node.setDirtyCanvas?.(true, true);
+}
+
+/**
+ * The transport widgets go behind the frontend's own advanced flag (``widget.advanced``, shown with
+ * ``node.showAdvanced``, which the workflow keeps at node level): values, widgets_values and the prompt
+ * are untouched. On the classic canvas a hidden row also takes no height, and a button (never saved,
+ * not drawn in Vue nodes, which have their own "show advanced" footer) opens and closes them.
+ */
+function setupAdvanced(node) {
+  const hidden = (node.widgets ?? []).filter((w) => ADVANCED_WIDGETS.includes(w.name));
+  if (!hidden.length) return;
+  for (const widget of hidden) {
+    widget.advanced = true;
+    const own = widget.computeSize;
+    widget.computeSize = function (width) {
+      if (!node.showAdvanced) return [0, -4]; // no row (frontend 1.27 lays out hidden widgets too)
+      return own ? own.call(this, width) : [width ?? node.size[0], NODE_WIDGET_HEIGHT()];
+    };
+  }
+  const label = () => advancedLabel(!!node.showAdvanced, hidden.length, language());
+  const toggle = node.addWidget("button", TOGGLE, null, () => {
+    resizeBy(node, () => { node.showAdvanced = !node.showAdvanced; });
+    toggle.label = label();
+  }, { serialize: false, canvasOnly: true });
+  toggle.serialize = false;
+  toggle.label = label();
+  const drawn = node.onDrawForeground;
+  node.onDrawForeground = function (...args) {
+    const text = label(); // follows the node menu's "Show Advanced" and the language too
+    if (toggle.label !== text) toggle.label = text;
+    return drawn?.apply(this, args);
+  };
+}
+
+function nodeCreated(node) {
+  const type = node.comfyClass ?? node.type;
+  if (!FRIENDLI_NODES.includes(type)) return;
+  if (!node.color && !node.bgcolor) {
+    const paid = window.LGraphCanvas?.node_colors?.yellow ?? PAID_COLORS;
+    node.color = paid.color;
+    node.bgcolor = paid.bgcolor;
+  }
+  addBadge(node);
+  if (!RUN_NODES.includes(type)) return;
+  setupAdvanced(node);
+  progressWidget(node);
+  // a loaded workflow sets its own size after this; a new node gets room for every row and the prompt
+  const size = node.computeSize();
+  node.setSize?.([Math.max(node.size?.[0] ?? 0, size[0]), size[1] + PROMPT_ROOM]);
+}
+
+// ---- confirmation before a large run ---------------------------------------------------------
+async function ask(title, message) {
+  const dialog = app.extensionManager?.dialog;
+  if (typeof dialog?.confirm === "function") return (await dialog.confirm({ title, message, type: "default" })) === true;
+  return window.confirm(message);
+}
+
+/** `friendli.confirm` {id, node, requests, message}: ask, then POST /friendli/confirm {id, ok}; the node waits. */
+async function onConfirm(event) {
+  const data = parseConfirm(event.detail);
+  if (!data) return;
+  const { title, message } = confirmText(data, language());
+  let ok = false;
+  try {
+    ok = await ask(title, message);
+  } catch {
+    ok = false;
+  }
+  try {
+    await call("/friendli/confirm", "POST", { id: data.id, ok });
+  } catch (err) {
+    console.warn("[friendli] could not send the answer:", err.message);
+  }
 }
 
 function tick() {
@@ -362,8 +501,10 @@ function onPromptEnd() {
 app.registerExtension({
   name: "friendli.settings",
   settings,
+  nodeCreated,
   setup() {
     api.addEventListener("friendli.progress", onProgress);
+    api.addEventListener("friendli.confirm", onConfirm);
     for (const type of ["execution_error", "execution_interrupted", "execution_success"]) {
       api.addEventListener(type, onPromptEnd);
     }

@@ -46,11 +46,11 @@ test("every key the extension's code asks for exists, and every string is used",
   const asked = new Set([...code.matchAll(/(?:\btr?|\))\("([\w.]+)"/g)].map((m) => m[1]));
   assert.ok(asked.size > 30);
   for (const key of asked) assert.ok(key in STRINGS.en, `missing string ${key}`);
-  const dynamic = ["state.", "phase."]; // t(`state.${...}`), t(`phase.${...}`)
+  const dynamic = ["state.", "phase.", "headless."]; // t(`state.${...}`), t(`phase.${...}`), tr(`headless.${...}`)
   for (const key of Object.keys(STRINGS.en)) {
     if (dynamic.some((prefix) => key.startsWith(prefix))) continue;
     const viaKeyVariable = key.startsWith("progress.failed") || key === "progress.seed" || key === "progress.seeds"
-      || key.startsWith("aria.") || key === "key.saved" || key === "key.removed";
+      || key.startsWith("aria.") || key.startsWith("cause.") || key === "key.saved" || key === "key.removed";
     assert.ok(asked.has(key) || (viaKeyVariable && code.includes(`"${key}"`)), `unused string ${key}`);
   }
 });
@@ -86,7 +86,7 @@ test("the progress line renders every field in each language", () => {
   for (const lang of LANGS) {
     rendered[lang] = events.map((data) => progressLines(applyProgress(null, data, 0), 0, lang));
     for (const lines of rendered[lang]) {
-      assert.ok(lines.length >= 1 && lines.length <= 2, lang);
+      assert.ok(lines.length >= 1 && lines.length <= 3, lang);
       for (const text of lines) {
         assert.ok(text.trim(), lang);
         assert.doesNotMatch(text, /\{\w+\}|\b(progress|state|phase|time)\.\w+/, `${lang}: ${text}`);
@@ -107,7 +107,42 @@ test("the progress line renders every field in each language", () => {
   }
   // not English under another name
   for (const lang of LANGS.filter((l) => l !== "en")) assert.notDeepEqual(rendered[lang], rendered.en, lang);
-  assert.deepEqual(rendered.en[0], ["3/8 done · 1 min 14 s · retry 1 · endpoint waking · downloading model · 1 min 12 s"]);
+  assert.deepEqual(rendered.en[0], ["3/8 done · 1 min 14 s · retry 1 · endpoint waking · downloading model · 1 min 12 s",
+    "waking time is billed"]);
+});
+
+test("the new progress fields render in each language (ETA, retries with causes, endpoint time, store, limit)", () => {
+  const base = { node: "7", state: "running", done: 0, total: 1, elapsed: 4 };
+  const events = [
+    { ...base, eta: 20, endpoint_s: 3.5, cost: 0.02, limit: 8 },
+    { ...base, retry: { attempt: 2, max: 5, cause: "connection refused", wait: 4 }, endpoint_state: "AWAKING" },
+    ...["connection dropped", "timeout", "DNS", "TLS", "proxy"].map((cause) => ({ ...base, retry: { attempt: 1, max: 5, cause } })),
+    { ...base, eta: 1, advisory: "status unknown · sending anyway" },
+    { ...base, state: "done", done: 1, stored: true, seeds: [1] },
+    { ...base, state: "error", kept: 3, message: "x" },
+    { ...base, state: "error", kept: 1, message: "x" },
+  ];
+  const rendered = {};
+  for (const lang of LANGS) {
+    rendered[lang] = events.map((data) => progressLines(applyProgress(null, data, 0), 0, lang));
+    for (const lines of rendered[lang]) {
+      assert.ok(lines.length >= 1 && lines.length <= 3, lang);
+      for (const text of lines) assert.doesNotMatch(text, /\{\w+\}|\b(progress|state|phase|time|cause|status)\.\w+/, `${lang}: ${text}`);
+    }
+    const t = translator(lang);
+    const [eta, retry, dropped, , , , , late, stored, kept, keptOne] = rendered[lang];
+    assert.ok(eta[0].includes(t("progress.limit", { n: 8 })), eta[0]);
+    assert.ok(eta[1].startsWith(t("progress.endpointTime", { time: "" }).trim().split(" ")[0]), eta[1]);
+    assert.ok(retry[0].includes(t("cause.refused")) && retry[1].includes(t("progress.wakingBilled")), retry.join("|"));
+    assert.ok(dropped[0].includes(t("cause.dropped")));
+    assert.ok(late[0].includes(t("progress.etaLate")) && late[1] === t("status.silent"), late.join("|"));
+    assert.equal(stored[1], t("progress.stored"));
+    assert.equal(kept[1], t("progress.kept", { n: 3 }));
+    assert.equal(keptOne[1], t("progress.keptOne"));
+  }
+  for (const lang of LANGS.filter((l) => l !== "en")) {
+    rendered[lang].forEach((lines, i) => assert.notDeepEqual(lines, rendered.en[i], `${lang} ${i}`));
+  }
 });
 
 test("panel lines in each language: key checks, status, store, endpoint test", () => {
@@ -163,7 +198,7 @@ test("settingDeclarations: every setting needs its renderer; category = Friendli
   const declared = settingDeclarations(renderers);
   assert.equal(declared.length, SETTINGS.length);
   const hosts = declared.find((d) => d.id === "Friendli.TrustedHosts");
-  assert.deepEqual(hosts.category, ["Friendli", "FriendliEndpoint", "Trusted hosts"]);
+  assert.deepEqual(hosts.category, ["Friendli", "Friendli6Advanced", "Trusted hosts"]);
   assert.equal(hosts.defaultValue, "");
   assert.equal(hosts.type, renderers["Friendli.TrustedHosts"]);
   const { ["Friendli.ResultStoreClear"]: _, ...missing } = renderers;

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import {
   applyProgress, elapsedAt, errorMessage, formatDuration, parseProgress, progressLines, progressTone,
   seedsText, statusLine, teamError, tokenError, settle, isTicking, progressFraction, findNodeByExecutionId,
-  storeLine, endpointLine, parseHosts,
+  storeLine, endpointLine, parseHosts, barMode, formatSeconds, formatSpan, costText, causeText, confirmText,
+  parseConfirm, badgeColors, advancedLabel, isNoKeyError,
 } from "../../web/friendli-logic.js";
 import { STRINGS, pickLanguage, translator } from "../../web/friendli-strings.js";
 
@@ -82,7 +83,7 @@ test("tokenError and teamError mirror the server's rules", () => {
 test("statusLine never needs more than the hint", () => {
   const base = { base_url: "https://api.friendli.ai", team: null, env_overrides_file: false };
   assert.deepEqual(statusLine({ ...base, configured: false, source: "none", token_hint: null }),
-    { text: "No key configured → https://api.friendli.ai.", tone: "none" });
+    { text: "No API key yet → https://api.friendli.ai. Paste your Friendli API key above and press Save.", tone: "none" });
   assert.deepEqual(statusLine({ ...base, configured: true, source: "file", token_hint: "…abcd", team: "t1" }),
     { text: "Key saved (…abcd) → https://api.friendli.ai, team t1.", tone: "ok" });
   const env = statusLine({ ...base, configured: true, source: "environment", token_hint: "…wxyz", env_overrides_file: true });
@@ -132,7 +133,8 @@ test("new event fields: reused, throttled, the endpoint's state and phase, faile
   const s = applyProgress(null, ev({ reused: 3, throttled: 2, endpoint_state: "AWAKING", endpoint_phase: "DOWNLOADING_MODEL",
     endpoint_wait: 72.3 }), 0);
   assert.deepEqual(progressLines(s, 0),
-    ["3/8 done · 12.4 s · endpoint waking · downloading model · 1 min 12 s · throttled to 2 in flight · 3 reused"]);
+    ["3/8 done · 12.4 s · endpoint waking · downloading model · 1 min 12 s · throttled to 2 in flight · 3 reused",
+      "waking time is billed"]);
   const bad = applyProgress(null, ev({ reused: -1, throttled: "x", endpoint_state: "<b>", failed: [0, "2", 3] }), 0);
   assert.deepEqual(progressLines(bad, 0), ["3/8 done · 12.4 s"]);
   const done = applyProgress(null, ev({ state: "done", done: 8, failed: [3, 7], seeds: [1, 2] }), 0);
@@ -181,7 +183,9 @@ test("the progress line renders in each language", () => {
     ja: "3/8 完了 · 12.4 秒 · リトライ 1 · エンドポイント起動中 · モデルをダウンロード中 · 1 分 15 秒 · 2 件を再利用",
     ko: "3/8 완료 · 12.4초 · 재시도 1 · 엔드포인트 깨우는 중 · 모델 다운로드 중 · 1분 15초 · 2개 재사용",
   };
-  for (const [lang, line] of Object.entries(expected)) assert.deepEqual(progressLines(s, 0, lang), [line]);
+  for (const [lang, line] of Object.entries(expected)) {
+    assert.deepEqual(progressLines(s, 0, lang), [line, translator(lang)("progress.wakingBilled")]);
+  }
   const done = applyProgress(null, ev({ state: "done", done: 8, seeds: [4, 5] }), 0);
   assert.deepEqual(progressLines(done, 0, "ko"), ["8/8 완료 · 12.4초", "시드 4, 5"]);
   assert.equal(tokenError("", "ja"), "先に API キー（flp_…）を入力してください。");
@@ -195,4 +199,158 @@ test("panel lines: store, endpoint test, trusted hosts", () => {
     "ep1: failed — out of memory");
   assert.match(endpointLine({ available: false }), /does not offer/);
   assert.deepEqual(parseHosts(" a.example.com,\n10.0.0.5:8443  b "), ["a.example.com", "10.0.0.5:8443", "b"]);
+});
+
+// ---- issue 17: ETA, endpoint time and cost, limits, retries with causes, the result store, confirmation ----
+
+test("one image: an ETA moves the bar (at most 95 %) and counts down; none known: an animated bar", () => {
+  const s = applyProgress(null, ev({ done: 0, total: 1, elapsed: 2, eta: 12 }), 1000);
+  assert.equal(barMode(s), "determinate");
+  assert.equal(progressFraction(s, 1000), 2 / 12);
+  assert.equal(progressFraction(s, 5000), 6 / 12); // the clock ticks between events
+  assert.equal(progressFraction(s, 60000), 0.95); // past the ETA: never full before it is done
+  assert.deepEqual(progressLines(s, 1000), ["0/1 done · 2.0 s · ~10 s left"]);
+  assert.deepEqual(progressLines(s, 8600), ["0/1 done · 9.6 s · ~3 s left"]);
+  assert.deepEqual(progressLines(s, 13000), ["0/1 done · 14.0 s · taking longer than usual"]);
+  const unknown = applyProgress(null, ev({ done: 0, total: 1, elapsed: 2, eta: null }), 0);
+  assert.equal(barMode(unknown), "indeterminate");
+  assert.equal(progressFraction(unknown, 0), 0);
+  assert.deepEqual(progressLines(unknown, 0), ["0/1 done · 2.0 s"]);
+  // a batch, a finished image or a finished run: the plain share of images
+  assert.equal(barMode(applyProgress(null, ev({ eta: null }), 0)), "determinate");
+  assert.equal(barMode(applyProgress(null, ev({ done: 1, total: 1, eta: null }), 0)), "determinate");
+  const done = applyProgress(null, ev({ state: "done", done: 1, total: 1, eta: 12 }), 0);
+  assert.equal(progressFraction(done, 0), 1);
+  assert.equal(barMode(done), "determinate");
+  assert.deepEqual(progressLines(done, 0), ["1/1 done · 12.4 s"]);
+  // bad values are no ETA
+  for (const eta of [-1, 0, "12", NaN]) assert.equal(applyProgress(null, ev({ total: 1, done: 0, eta }), 0).eta, null);
+});
+
+test("endpoint time and its cost estimate, on the running and the final line", () => {
+  const s = applyProgress(null, ev({ endpoint_s: 12.44, cost: 0.0312 }), 0);
+  assert.deepEqual(progressLines(s, 0), ["3/8 done · 12.4 s", "endpoint time 12.4 s · ≈ $0.03"]);
+  const done = applyProgress(null, ev({ state: "done", done: 8, endpoint_s: 130, cost: null, seeds: [1] }), 0);
+  assert.deepEqual(progressLines(done, 0), ["8/8 done · 12.4 s", "endpoint time 2 min 10 s", "seed 1"]);
+  assert.deepEqual(progressLines(applyProgress(null, ev({ endpoint_s: 0 }), 0), 0),
+    ["3/8 done · 12.4 s", "endpoint time 0.0 s"]);
+  assert.deepEqual(progressLines(applyProgress(null, ev({ endpoint_s: -3, cost: -1 }), 0), 0), ["3/8 done · 12.4 s"]);
+  assert.equal(costText(0.0312), "≈ $0.03");
+  assert.equal(costText(0.004), "< $0.01");
+  assert.equal(costText(0), "≈ $0.00");
+  assert.equal(costText(12.5), "≈ $12.50");
+  assert.equal(costText(NaN), "");
+  const ko = progressLines(s, 0, "ko");
+  assert.equal(ko[1], "엔드포인트 시간 12.4초 · ≈ $0.03");
+});
+
+test("the result store: no endpoint time; waking is billed; the endpoint limit; advisories", () => {
+  const stored = applyProgress(null, ev({ state: "done", done: 8, stored: true, endpoint_s: 0, reused: 8, seeds: [3] }), 0);
+  assert.deepEqual(progressLines(stored, 0),
+    ["8/8 done · 12.4 s · 8 reused", "from the result store · no endpoint time", "seed 3"]);
+  const waking = applyProgress(null, ev({ endpoint_state: "AWAKING", endpoint_s: 0, cost: 0 }), 0);
+  assert.deepEqual(progressLines(waking, 0)[1], "endpoint time 0.0 s · ≈ $0.00 · waking time is billed");
+  const limited = applyProgress(null, ev({ limit: 8 }), 0);
+  assert.deepEqual(progressLines(limited, 0), ["3/8 done · 12.4 s · 8 in flight (endpoint limit)"]);
+  assert.deepEqual(progressLines(applyProgress(null, ev({ state: "done", limit: 8 }), 0), 0), ["3/8 done · 12.4 s"]);
+  const silent = applyProgress(null, ev({ advisory: "status unknown · sending anyway" }), 0);
+  assert.deepEqual(progressLines(silent, 0)[1], "status unknown · sending anyway");
+  assert.deepEqual(progressLines(silent, 0, "ja")[1], "状態不明 · そのまま送信");
+  const other = applyProgress(null, ev({ advisory: "something new" }), 0);
+  assert.deepEqual(progressLines(other, 0, "ko")[1], "something new"); // the server's words when unknown
+});
+
+test("retries name the attempt, the cause and the next try (counting down while running)", () => {
+  const s = applyProgress(null, ev({ retries: 2, retry: { attempt: 2, max: 5, cause: "connection refused", wait: 4 } }), 1000);
+  assert.deepEqual(progressLines(s, 1000), ["3/8 done · 12.4 s · retry 2/5 · connection refused · next in 4 s"]);
+  assert.deepEqual(progressLines(s, 2500), ["3/8 done · 13.9 s · retry 2/5 · connection refused · next in 3 s"]);
+  assert.deepEqual(progressLines(s, 5000), ["3/8 done · 16.4 s · retry 2/5 · connection refused"]);
+  assert.equal(progressLines(s, 1000, "ko")[0], "3/8 완료 · 12.4초 · 재시도 2/5 · 연결 거부됨 · 4초 후 다시 시도");
+  const http = applyProgress(null, ev({ retry: { attempt: 1, max: 5, cause: "HTTP 503", wait: null } }), 0);
+  assert.deepEqual(progressLines(http, 0, "zh"), ["已完成 3/8 · 12.4 秒 · 重试 1/5 · HTTP 503"]);
+  const done = applyProgress(null, ev({ state: "done", done: 8, retry: { attempt: 1, max: 5, cause: "timeout", wait: 2 } }), 0);
+  assert.deepEqual(progressLines(done, 0), ["8/8 done · 12.4 s · retry 1/5 · timeout"]);
+  // a broken retry object falls back to the bare counter
+  const bad = applyProgress(null, ev({ retries: 1, retry: { attempt: "2" } }), 0);
+  assert.deepEqual(progressLines(bad, 0), ["3/8 done · 12.4 s · retry 1"]);
+  for (const [cause, ko] of [["connection refused", "연결 거부됨"], ["connection dropped", "연결 끊김"],
+    ["timeout", "시간 초과"], ["DNS", "DNS 조회 실패"], ["TLS", "TLS 오류"], ["proxy", "프록시 오류"], ["HTTP 429", "HTTP 429"],
+    ["something else", "something else"]]) assert.equal(causeText(cause, "ko"), ko);
+});
+
+test("an error keeps finished results: the line says re-queue sends only the rest", () => {
+  const e = applyProgress(null, ev({ state: "error", kept: 3, message: "image 4 of 8 failed: 500" }), 0);
+  assert.deepEqual(progressLines(e, 0), ["3/8 done · 12.4 s", "3 finished results kept; re-queue sends only the rest",
+    "error: image 4 of 8 failed: 500"]);
+  const one = applyProgress(null, ev({ state: "error", kept: 1, message: "x" }), 0);
+  assert.equal(progressLines(one, 0)[1], "1 finished result kept; re-queue sends only the rest");
+  assert.equal(progressLines(applyProgress(null, ev({ state: "error", kept: 0, message: "x" }), 0), 0).length, 2);
+});
+
+test("old events (none of the new fields) render as before", () => {
+  const old = applyProgress(null, { node: "7", state: "running", done: 1, total: 1, elapsed: 3, retries: 1, waking: true }, 0);
+  assert.deepEqual(progressLines(old, 0), ["1/1 done · 3.0 s · retry 1 · endpoint waking up"]);
+  assert.equal(barMode(old), "determinate");
+  assert.equal(progressFraction(old, 0), 1);
+});
+
+test("time formats: whole seconds for countdowns, spans for running endpoints", () => {
+  assert.equal(formatSeconds(3.2), "4 s");
+  assert.equal(formatSeconds(0), "0 s");
+  assert.equal(formatSeconds(61), "1 min 01 s");
+  assert.equal(formatSpan(45), "45 s");
+  assert.equal(formatSpan(300), "5 min");
+  assert.equal(formatSpan(4320), "1 h 12 min");
+  assert.equal(formatSpan(3 * 86400 + 4 * 3600 + 5), "3 d 4 h");
+  assert.equal(formatSpan(-1), "0 s");
+  assert.equal(formatSpan(4320, "ko"), "1시간 12분");
+});
+
+test("Test connection with the endpoint's info: name, GPUs, replicas, cooldown, running time, price per hour", () => {
+  const info = { name: "my-endpoint", gpu_type: "A100", num_gpu: 2, replicas_current: 1, replicas_min: 0,
+    replicas_max: 2, cooldown_s: 300, running_s: 4320 };
+  const answer = { available: true, endpoint_id: "ep1", status: "RUNNING", phase: null, info };
+  assert.equal(endpointLine(answer),
+    "my-endpoint · running · A100 × 2 · replicas 1 (min 0, max 2) · cooldown 5 min · running 1 h 12 min");
+  assert.equal(endpointLine(answer, "en", 2), endpointLine(answer) + " · ≈ $4.00/h");
+  // every field may be null: what is known is shown
+  const sparse = { ...answer, status: "SLEEPING", info: { name: null, gpu_type: "H100", num_gpu: null,
+    replicas_current: 0, replicas_min: null, replicas_max: null, cooldown_s: null, running_s: null } };
+  assert.equal(endpointLine(sparse, "en", 2), "ep1 · sleeping · H100 · replicas 0");
+  assert.equal(endpointLine({ ...answer, info: {} }), "ep1 · running");
+  assert.equal(endpointLine({ ...answer, info: null }), "ep1: running"); // an older server: as before
+  assert.equal(endpointLine(answer, "ko"),
+    "my-endpoint · 실행 중 · A100 × 2 · 레플리카 1개 (최소 0, 최대 2) · 쿨다운 5분 · 실행 1시간 12분");
+  const failed = { ...answer, status: "FAILED", explanation: "out of memory" };
+  assert.ok(endpointLine(failed).endsWith(" — out of memory"));
+});
+
+test("the no-key error from the server becomes the UI's words", () => {
+  const server = "No Friendli API key is configured. Set the FRIENDLI_TOKEN environment variable before starting ComfyUI";
+  assert.ok(isNoKeyError(server));
+  assert.equal(errorMessage(400, { error: server }), "No API key yet. Paste your Friendli API key above and press Save.");
+  assert.equal(errorMessage(400, { error: server }, "ko"), STRINGS.ko["endpoint.noKey"]);
+  assert.ok(!isNoKeyError("the key was refused"));
+});
+
+test("the confirmation asked before a large run", () => {
+  assert.deepEqual(parseConfirm({ id: "c1", node: 12, requests: 64, message: "This run sends 64 requests" }),
+    { id: "c1", node: "12", requests: 64, message: "This run sends 64 requests" });
+  assert.equal(parseConfirm({ id: 7 }).id, 7);
+  for (const bad of [null, "x", {}, { id: "" }, { id: 1.5 }, { id: "x".repeat(201) }]) assert.equal(parseConfirm(bad), null);
+  const en = confirmText({ id: "c1", requests: 64 });
+  assert.equal(en.message, "This run sends 64 requests to the endpoint (billed GPU time). Send them?");
+  assert.equal(confirmText({ id: "c1", requests: 64 }, "ko").message,
+    "이번 실행은 엔드포인트에 요청 64개를 보냅니다(GPU 시간 과금). 보낼까요?");
+  // no count: the server's English text
+  assert.equal(confirmText({ id: "c1", message: "Send them?" }).message, "Send them?");
+});
+
+test("badge colours follow the palette; the advanced toggle's label", () => {
+  assert.deepEqual(badgeColors("#FFF"), { fgColor: "#FFF", bgColor: "#8D6932" });
+  assert.deepEqual(badgeColors(undefined), { fgColor: "#FFF", bgColor: "#8D6932" });
+  assert.equal(badgeColors("#000").fgColor, "#000");
+  assert.equal(advancedLabel(false, 5), "▸ advanced (5)");
+  assert.equal(advancedLabel(true, 5), "▾ hide advanced");
+  assert.equal(advancedLabel(false, 5, "ko"), "▸ 고급 (5)");
 });
