@@ -25,6 +25,8 @@ if not COMFYUI_PATH:
     pytest.skip(SKIP_REASON, allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright's Python package (pip install playwright)")
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+# another frontend for the same ComfyUI: the static/ folder of a comfyui-frontend-package (e.g. 1.58.1)
+FRONTEND_ROOT = os.environ.get("FRIENDLI_FRONTEND_ROOT", "")
 if not os.access(CHROMIUM, os.X_OK):
     pytest.skip("needs a Chromium binary (apt-get install chromium, or CHROMIUM_PATH)", allow_module_level=True)
 
@@ -82,6 +84,8 @@ def comfy(tmp_path, emulator, artifacts):
     env.pop("FRIENDLI_TOKEN", None)
     args = ["--disable-auto-launch", "--database-url", "sqlite:///:memory:",
             *(f"--{name}-directory={path}" for name, path in dirs.items()), *pack_dirs(comfy_dir, tmp_path)]
+    if FRONTEND_ROOT:
+        args += ["--front-end-root", FRONTEND_ROOT]
     with comfyui(args, env, artifacts / "comfyui.log") as url:
         yield url, dirs
 
@@ -116,7 +120,7 @@ def test_settings_panel_and_live_progress(comfy, emulator, artifacts):
             # -- the key through the settings panel
             page.evaluate("app.extensionManager.command.execute('Comfy.ShowSettingsDialog')")
             page.get_by_text("Friendli", exact=True).first.click()
-            page.locator("[data-testid=friendli-status]").filter(has_text="No key configured").wait_for()
+            page.locator("[data-testid=friendli-status]").filter(has_text="No API key yet").wait_for()
             page.locator("[data-testid=friendli-token]").fill(TOKEN)
             page.locator("[data-testid=friendli-team]").fill(TEAM)
             page.locator("[data-testid=friendli-save]").click()
@@ -158,8 +162,13 @@ def test_settings_panel_and_live_progress(comfy, emulator, artifacts):
             page.evaluate("app.extensionManager.command.execute('Comfy.ShowSettingsDialog')")
             page.get_by_text("Friendli", exact=True).first.click()
             page.locator("[data-testid=friendli-status]").filter(has_text=f"Key saved (…{TOKEN[-4:]})").wait_for()
+            page.once("dialog", lambda d: d.dismiss())  # Clear asks first: "no" keeps the key
             page.locator("[data-testid=friendli-clear]").click()
-            page.locator("[data-testid=friendli-status]").filter(has_text="No key configured").wait_for()
+            page.wait_for_timeout(500)
+            assert cred_file.exists()
+            page.once("dialog", lambda d: d.accept())
+            page.locator("[data-testid=friendli-clear]").click()
+            page.locator("[data-testid=friendli-status]").filter(has_text="No API key yet").wait_for()
             assert not cred_file.exists()
         finally:
             browser.close()
@@ -254,3 +263,246 @@ def test_korean_node_progress_and_settings_panel(comfy, emulator, artifacts):
     assert len([r for r in emulator.requests if r.path.endswith("/images/edits")]) == KOREAN_BATCH
     assert not [m for m in console if m.startswith(("error", "pageerror")) and "friendli" in m.lower()], console
     print(f"\nscreenshots: {artifacts}")
+
+
+# ---- issue 17: the node beside a built-in API node, the advanced toggle, the progress box, saved workflows,
+# the confirmation dialog; in the classic canvas and in Vue nodes (Comfy.VueNodes.Enabled) -------------------
+
+ADVANCED = ["response_format", "adapter_route", "output_size", "max_concurrency", "on_failure"]
+CREATIVE = ["prompt", "endpoint_id", "num_inference_steps", "guidance_scale", "seed"]
+# FriendliImageEdit as the version before issue 17 saved it: every widget off its default, so a shift shows
+SAVED_VALUES = ["a saved prompt", "saved-endpoint", 31, 7.5, 4242, "fixed", "jpeg", "saved-adapter", "endpoint size",
+                3, "keep original"]
+SAVED_NAMES = ["prompt", "endpoint_id", "num_inference_steps", "guidance_scale", "seed", "control_after_generate",
+               "response_format", "adapter_route", "output_size", "max_concurrency", "on_failure"]
+
+
+def api_node_type(url: str) -> str:
+    """A built-in API (paid) node to put beside ours: OpenAI GPT Image 1 when there, else any api_node."""
+    with urllib.request.urlopen(url + "/api/object_info", timeout=30) as resp:
+        info = json.loads(resp.read())
+    paid = [name for name, d in info.items() if d.get("api_node")]
+    assert paid, "this ComfyUI has no API nodes to compare with"
+    return "OpenAIGPTImage1" if "OpenAIGPTImage1" in paid else sorted(paid)[0]
+
+
+def saved_workflow() -> dict:
+    """A workflow as saved by the pack before issue 17 (no showAdvanced, 11 widget values, its own size)."""
+    return {"last_node_id": 2, "last_link_id": 1, "version": 0.4, "links": [[1, 1, 0, 2, 0, "IMAGE"]],
+            "groups": [], "config": {}, "extra": {},
+            "nodes": [
+                {"id": 1, "type": "LoadImage", "pos": [20, 80], "size": [300, 320], "flags": {}, "order": 0, "mode": 0,
+                 "inputs": [], "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1]},
+                                           {"name": "MASK", "type": "MASK", "links": None}],
+                 "properties": {}, "widgets_values": ["friendli-test.png", "image"]},
+                {"id": 2, "type": "FriendliImageEdit", "pos": [380, 80], "size": [400, 470], "flags": {}, "order": 1,
+                 "mode": 0, "inputs": [{"name": "image", "type": "IMAGE", "link": 1}],
+                 "outputs": [{"name": "image", "type": "IMAGE", "links": None},
+                             {"name": "seeds", "type": "STRING", "links": None},
+                             {"name": "failed", "type": "MASK", "links": None}],
+                 "properties": {"Node name for S&R": "FriendliImageEdit"}, "widgets_values": SAVED_VALUES}]}
+
+
+def nodes_clip(page, ids: list[str], vue: bool) -> dict:
+    """The screen rectangle around the nodes ``ids`` (their Vue elements, or their canvas rectangles), padded."""
+    if vue:
+        boxes = [page.locator(f'[data-node-id="{i}"]').first.bounding_box() for i in ids]
+        boxes = [{"x": b["x"], "y": b["y"] - 30, "width": b["width"], "height": b["height"] + 30} for b in boxes if b]
+    else:
+        boxes = [node_clip(page, i) for i in ids]
+    x0, y0 = min(b["x"] for b in boxes), min(b["y"] for b in boxes)
+    x1 = max(b["x"] + b["width"] for b in boxes)
+    y1 = max(b["y"] + b["height"] for b in boxes)
+    return {"x": max(0, x0 - 8), "y": max(0, y0 - 8), "width": x1 - x0 + 16, "height": y1 - y0 + 16}
+
+
+def widget_state(page, node_id: str) -> dict:
+    """Each widget's value and whether the classic canvas draws it."""
+    return page.evaluate("""(id) => {
+        const n = app.graph.getNodeById(id);
+        return Object.fromEntries(n.widgets.map((w) => [w.name, {value: w.value, visible: n.isWidgetVisible(w)}]));
+    }""", node_id)
+
+
+def click_toggle(page, node_id: str) -> None:
+    """Click the node's advanced button where the classic canvas draws it."""
+    point = page.evaluate("""(id) => {
+        const n = app.graph.getNodeById(id), c = app.canvas, r = c.canvas.getBoundingClientRect();
+        const w = n.widgets.find((w) => w.name === "friendli_advanced");
+        const s = c.ds.scale, o = c.ds.offset, h = window.LiteGraph?.NODE_WIDGET_HEIGHT ?? 20;
+        return {x: r.left + (n.pos[0] + n.size[0] / 2 + o[0]) * s, y: r.top + (n.pos[1] + w.y + h / 2 + o[1]) * s};
+    }""", node_id)
+    page.mouse.click(point["x"], point["y"])
+    page.wait_for_timeout(300)
+
+
+@pytest.mark.parametrize("vue", [False, True], ids=["classic", "vue-nodes"])
+def test_node_face_advanced_toggle_progress_box_and_saved_workflows(comfy, emulator, artifacts, vue):
+    url, _dirs = comfy
+    mode = "vue" if vue else "classic"
+    post_json(url + "/api/settings/Comfy.VueNodes.Enabled", vue)
+    post_json(url + "/api/friendli/credentials", {"token": TOKEN})
+    paid_type = api_node_type(url)
+    console: list[str] = []
+    report: dict = {"mode": mode}
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+            page.goto(url)
+            page.wait_for_function("window.app?.graph && window.app.extensionManager && "
+                                   "app.extensions.some(e => e.name === 'friendli.settings')", timeout=120_000)
+            report["frontend"] = page.evaluate("window.__COMFYUI_FRONTEND_VERSION__ ?? '?'")
+            assert page.evaluate("!!app.extensionManager.setting.get('Comfy.VueNodes.Enabled')") == vue
+
+            # -- our node beside a built-in API node
+            ids = page.evaluate("""(paid) => {
+                app.graph.clear();
+                const add = (type, x, y) => { const n = LiteGraph.createNode(type); n.pos = [x, y]; app.graph.add(n); return n; };
+                const ours = add("FriendliImageEdit", 80, 120), theirs = add(paid, 560, 120);
+                app.canvas.ds.offset = [0, 0]; app.canvas.ds.scale = 1; app.graph.setDirtyCanvas(true, true);
+                return [String(ours.id), String(theirs.id)];
+            }""", paid_type)
+            ours, theirs = ids
+            page.wait_for_timeout(1200)
+            looks = page.evaluate("""([a, b]) => {
+                const n = app.graph.getNodeById(a), p = app.graph.getNodeById(b);
+                const badges = n.badges.map((x) => (typeof x === "function" ? x() : x)).map((x) => x.text);
+                return {ours: [n.color, n.bgcolor], theirs: [p.color, p.bgcolor], badges,
+                        apiNode: !!n.constructor.nodeData?.api_node, size: [...n.size]};
+            }""", ids)
+            report["looks"] = looks
+            assert looks["ours"] == looks["theirs"], looks  # the paid-node colours
+            assert "Friendli · GPU time" in looks["badges"], looks
+            assert not looks["apiNode"]  # no Comfy.org sign-in switched on
+            if vue:
+                page.locator(f'[data-node-id="{ours}"]').get_by_text("Friendli · GPU time").wait_for(timeout=10_000)
+            page.screenshot(path=artifacts / f"{mode}-beside-api-node.png", clip=nodes_clip(page, ids, vue))
+
+            # -- the advanced toggle, closed by default; the progress box is there before any run
+            box = page.locator(f'[data-testid=friendli-progress]').first
+            box.wait_for(timeout=10_000)
+            assert box.get_attribute("data-state") == "idle"
+            state = widget_state(page, ours)
+            assert all(state[n]["visible"] for n in CREATIVE) and not any(state[n]["visible"] for n in ADVANCED), state
+            node_el = page.locator(f'[data-node-id="{ours}"]') if vue else None
+            # Vue nodes show advanced inputs behind their footer button from frontend 1.3x on; 1.27's Vue nodes
+            # have no advanced section and show every widget (nothing is lost, nothing hidden)
+            vue_toggle = vue and node_el.locator("[data-testid=advanced-inputs-button]").count() > 0
+            report["advanced toggle"] = "vue footer" if vue_toggle else ("none (all shown)" if vue else "canvas button")
+            if vue_toggle:
+                assert node_el.get_by_text("response_format", exact=True).count() == 0
+            elif vue:
+                node_el.get_by_text("response_format", exact=True).first.wait_for(timeout=5000)
+            page.screenshot(path=artifacts / f"{mode}-advanced-closed.png", clip=nodes_clip(page, [ours], vue))
+            if not vue or vue_toggle:
+                if vue:
+                    node_el.locator("[data-testid=advanced-inputs-button]").first.click()
+                    node_el.get_by_text("response_format", exact=True).first.wait_for(timeout=5000)
+                else:
+                    click_toggle(page, ours)
+                assert page.evaluate(f"app.graph.getNodeById('{ours}').showAdvanced") is True
+                state = widget_state(page, ours)
+                assert all(state[n]["visible"] for n in CREATIVE + ADVANCED), state
+                page.screenshot(path=artifacts / f"{mode}-advanced-open.png", clip=nodes_clip(page, [ours], vue))
+                if vue:
+                    node_el.locator("[data-testid=advanced-inputs-button]").first.click()
+                else:
+                    click_toggle(page, ours)
+                assert not page.evaluate(f"app.graph.getNodeById('{ours}').showAdvanced")
+
+            # -- a run: the progress box keeps its place and the prompt box its height
+            page.evaluate("""([id, paid]) => {
+                const n = app.graph.getNodeById(id);
+                app.graph.remove(app.graph.getNodeById(paid));
+                const load = LiteGraph.createNode("LoadImage"); load.pos = [-300, 120]; app.graph.add(load);
+                load.widgets.find((w) => w.name === "image").value = "friendli-test.png";
+                const preview = LiteGraph.createNode("PreviewImage"); preview.pos = [560, 120]; app.graph.add(preview);
+                load.connect(0, n, 0); n.connect(0, preview, 0);
+                const set = (name, v) => { n.widgets.find((w) => w.name === name).value = v; };
+                set("prompt", "make it autumn"); set("endpoint_id", "test-endpoint"); set("seed", 11);
+                set("control_after_generate", "fixed");
+            }""", [ours, theirs])
+            page.wait_for_timeout(800)
+            prompt_box = (page.locator(f'[data-node-id="{ours}"] textarea').first if vue
+                          else page.locator("textarea.comfy-multiline-input").first)
+            before = {"box": box.bounding_box()["height"], "prompt": prompt_box.bounding_box()["height"]}
+            emulator.latency = 3
+            page.evaluate("app.queuePrompt(0, 1)")
+            box.and_(page.locator("[data-state=running]")).wait_for(timeout=60_000)
+            page.wait_for_timeout(700)
+            during = {"box": box.bounding_box()["height"], "prompt": prompt_box.bounding_box()["height"],
+                      "bar": page.locator("[data-testid=friendli-progress] .friendli-bar").first.get_attribute("data-mode"),
+                      "text": box.inner_text()}
+            page.screenshot(path=artifacts / f"{mode}-running.png", clip=nodes_clip(page, [ours], vue))
+            box.and_(page.locator("[data-state=done]")).wait_for(timeout=60_000)
+            page.wait_for_timeout(400)
+            after = {"box": box.bounding_box()["height"], "prompt": prompt_box.bounding_box()["height"],
+                     "text": box.inner_text()}
+            page.screenshot(path=artifacts / f"{mode}-done.png", clip=nodes_clip(page, [ours], vue))
+            report.update(before=before, during=during, after=after)
+
+            # -- values: the prompt sent carries every widget, hidden or not; the workflow keeps them in place
+            prompt = page.evaluate("app.graphToPrompt().then((p) => p.output)")
+            sent = prompt[ours]["inputs"]
+            for name in ADVANCED:
+                assert name in sent, (name, sent)
+            assert "friendli_advanced" not in sent and "friendli_progress" not in sent, sent
+
+            # -- the confirmation before a large run: ComfyUI's dialog, then POST /friendli/confirm {id, ok}
+            answers: list = []
+
+            def answer(route):
+                answers.append(json.loads(route.request.post_data or "{}"))
+                route.fulfill(status=200, content_type="application/json", body="{}")
+
+            page.route("**/friendli/confirm", answer)
+            page.evaluate("""async (id) => {
+                const { api } = await import("/scripts/api.js");  // the module the extension listens on
+                api.dispatchEvent(new CustomEvent("friendli.confirm",
+                    {detail: {id: "confirm-1", node: id, requests: 64, message: "This run sends 64 requests"}}));
+            }""", ours)
+            page.get_by_text("This run sends 64 requests to the endpoint (billed GPU time). Send them?").wait_for(timeout=10_000)
+            page.screenshot(path=artifacts / f"{mode}-confirm.png")
+            page.get_by_role("button", name="Confirm").click()
+            page.wait_for_timeout(500)
+            assert answers == [{"id": "confirm-1", "ok": True}], answers
+
+            # -- saved workflows load with every value: the shipped examples and one saved before issue 17
+            loaded = {}
+            for path in sorted((ROOT / "example_workflows").glob("*.json")):
+                flow = json.loads(path.read_text())
+                page.evaluate("(wf) => app.loadGraphData(wf)", flow)
+                page.wait_for_timeout(500)
+                for node in flow["nodes"]:
+                    if not node["type"].startswith("Friendli"):
+                        continue
+                    values = page.evaluate("""(id) => app.graph.getNodeById(id).widgets
+                        .filter((w) => w.serialize !== false).map((w) => w.value)""", str(node["id"]))
+                    saved = node.get("widgets_values") or []
+                    assert values[:len(saved)] == saved, (path.name, node["id"], values, saved)
+                    loaded[f"{path.name}#{node['id']}"] = values
+            page.evaluate("(wf) => app.loadGraphData(wf)", saved_workflow())
+            page.wait_for_timeout(500)
+            state = widget_state(page, "2")
+            assert [state[n]["value"] for n in SAVED_NAMES] == SAVED_VALUES, state
+            assert not any(state[n]["visible"] for n in ADVANCED)
+            page.screenshot(path=artifacts / f"{mode}-saved-workflow.png", clip=nodes_clip(page, ["2"], vue))
+            prompt = page.evaluate("app.graphToPrompt().then((p) => p.output)")
+            sent = prompt["2"]["inputs"]
+            for name, value in zip(SAVED_NAMES, SAVED_VALUES):
+                if name != "control_after_generate":
+                    assert sent[name] == value, (name, sent)
+            resaved = page.evaluate("app.graph.serialize()")
+            node = next(n for n in resaved["nodes"] if n["id"] == 2)
+            assert node["widgets_values"][:len(SAVED_VALUES)] == SAVED_VALUES, node["widgets_values"]
+        finally:
+            browser.close()
+
+    print(f"\n{json.dumps(report, ensure_ascii=False, indent=1)}\nscreenshots: {artifacts}")
+    assert abs(during["box"] - before["box"]) <= 2 and abs(after["box"] - before["box"]) <= 2, report
+    assert abs(during["prompt"] - before["prompt"]) <= 2 and abs(after["prompt"] - before["prompt"]) <= 2, report
+    assert "1/1 done" in after["text"], report
+    assert not [m for m in console if m.startswith(("error", "pageerror")) and "friendli" in m.lower()], console
