@@ -15,13 +15,16 @@ from .stand_in import open_image
 MAX_IMAGE_BYTES = 50 * 1024 * 1024  # per decoded input image, as the API documents
 FORMATS = ("url", "raw", "png", "jpeg", "jpg")
 CONTAINER_FORMATS = ("raw", "jpeg")
-FIELDS = {"image", "prompt", "model", "num_inference_steps", "guidance_scale", "seed", "response_format"}
+COMMON = {"prompt", "model", "num_inference_steps", "guidance_scale", "seed", "response_format"}
+FIELDS = {"edit": COMMON | {"image"}, "generate": COMMON | {"control_images", "controlnet_weights"}}
 _DATA_URI = re.compile(r"data:([^;,]*)((?:;[^;,]*)*?);base64,(.*)", re.S)
 _MISSING = object()  # an absent field
 
 
-def validate(body: Any, container: bool, own_file: Callable[[str], bytes | None]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Parameters with defaults applied, and FastAPI-style errors (all of them)."""
+def validate(body: Any, container: bool, own_file: Callable[[str], bytes | None],
+             op: str = "edit") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Parameters with defaults applied, and FastAPI-style errors (all of them); ``op`` is "edit"
+    (``images``) or "generate" (``controls`` and ``weights``, both None when absent)."""
     errors: list[dict[str, Any]] = []
 
     def err(loc: tuple[Any, ...], msg: str, typ: str) -> None:
@@ -31,11 +34,12 @@ def validate(body: Any, container: bool, own_file: Callable[[str], bytes | None]
         err((), "Input should be a valid dictionary or object to extract fields from",
             "model_attributes_type")
         return {}, errors
-    for key in sorted(set(body) - FIELDS):
+    for key in sorted(set(body) - FIELDS[op]):
         err((key,), "Extra inputs are not permitted", "extra_forbidden")
     allowed = CONTAINER_FORMATS if container else FORMATS
     params = {
-        "images": _validate_images(body.get("image", _MISSING), err, own_file),
+        **(_validate_controls(body, err, own_file) if op == "generate"
+           else {"images": _validate_images(body.get("image", _MISSING), err, own_file)}),
         "prompt": _field(body, "prompt", "str", err, required=True, nullable=False),
         "model": _field(body, "model", "str", err, required=not container, nullable=container),
         "steps": _field(body, "num_inference_steps", "int", err, default=20, nullable=False),
@@ -56,6 +60,7 @@ def validate(body: Any, container: bool, own_file: Callable[[str], bytes | None]
         err(("response_format",), f"Input should be {names}", "enum")
     return params, errors
 
+
 def _validate_images(value: Any, err: Any, own_file: Callable[[str], bytes | None]) -> list[Image.Image]:
     if value is _MISSING:
         return err(("image",), "Field required", "missing") or []
@@ -65,10 +70,45 @@ def _validate_images(value: Any, err: Any, own_file: Callable[[str], bytes | Non
     if not isinstance(value, (dict, list)):
         return err(("image",), 'Input should be an object {"image": str} or a list of them',
                    "model_type") or []
-    images = []
     items = [((), value)] if isinstance(value, dict) else [((i,), v) for i, v in enumerate(value)]
+    return _image_inputs("image", items, err, own_file)
+
+
+def _validate_controls(body: dict[str, Any], err: Any, own_file: Callable[[str], bytes | None]) -> dict[str, Any]:
+    """control_images (a list of ImageInput, or null) and controlnet_weights (numbers in [0, 1], one per
+    control image, or null)."""
+    images, weights = body.get("control_images"), body.get("controlnet_weights")
+    controls = None
+    if images is not None:
+        if not isinstance(images, list):
+            err(("control_images",), "Input should be a valid list", "list_type")
+        else:
+            controls = _image_inputs("control_images", [((i,), v) for i, v in enumerate(images)], err, own_file)
+    if weights is not None:
+        if not isinstance(weights, list):
+            err(("controlnet_weights",), "Input should be a valid list", "list_type")
+            weights = None
+        else:
+            for i, w in enumerate(weights):
+                if not _CHECKS["number"][0](w):
+                    err(("controlnet_weights", i), "Input should be a valid number", "float_type")
+                elif not 0 <= w <= 1:
+                    typ, text = ("greater_than_equal", "greater than or equal to 0") if w < 0 else (
+                        "less_than_equal", "less than or equal to 1")
+                    err(("controlnet_weights", i), f"Input should be {text}", typ)
+            count = len(images) if isinstance(images, list) else 0
+            if len(weights) != count:
+                err(("controlnet_weights",), f"Value error, {len(weights)} weight(s) for {count} control "
+                    "image(s): give one weight per control image", "value_error")
+    return {"controls": controls, "weights": weights}
+
+
+def _image_inputs(field: str, items: list[tuple[Any, Any]], err: Any,
+                  own_file: Callable[[str], bytes | None]) -> list[Image.Image]:
+    """ImageInput objects (``{"image": str}``, nothing else) -> opened images; ``items`` = (loc, item)."""
+    images = []
     for sub, item in items:
-        loc = ("image", *sub)
+        loc = (field, *sub)
         if not isinstance(item, dict):
             err(loc, "Input should be a valid dictionary or instance of ImageInput", "model_type")
             continue
@@ -82,6 +122,7 @@ def _validate_images(value: Any, err: Any, own_file: Callable[[str], bytes | Non
             except ValueError as exc:
                 err((*loc, "image"), f"Value error, {exc}", "value_error")
     return images
+
 
 def load_image(text: str, own_file: Callable[[str], bytes | None]) -> Image.Image:
     """A data URI, bare base64 or a URL on our own file server -> an opened image."""

@@ -2,23 +2,22 @@
 
 Answers ``GET /dedicated/beta/endpoint/{id}/status``, ``PUT …/wake`` and ``PUT …/sleep`` with
 ``{"status", "createdAt", "updatedAt", "phase", "errorCode"}``, as the official SDK describes them.
-An edit to a sleeping endpoint starts the wake, as a real one does; edits get 503 until it runs.
+An edit or generation sent to a sleeping endpoint starts the wake, as a real one does; they get 503
+until it runs. Each emulated endpoint has its own (emulator/endpoints.py, ``EmulatedEndpoint``).
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from typing import Any
 
 PHASES = ("REQUESTING_VIRTUAL_MACHINE", "DOWNLOADING_MODEL", "ENGINE_INITIALIZING")
-ROUTE = re.compile(r"^/dedicated/beta/endpoint/([^/]+)/(status|wake|sleep)$")
 CREATED = "2026-01-01T00:00:00Z"
 
 
 class EndpointSim:
-    """The state of the emulator's endpoints (all share one simulated lifecycle)."""
+    """The lifecycle state of one emulated endpoint."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -1,24 +1,24 @@
-"""A local HTTP emulator of the FriendliAI image-edit endpoint, for tests, demos and benchmarks.
+"""A local HTTP emulator of the FriendliAI image endpoints (edits and generations), for tests, demos
+and benchmarks.
 
-Two services share the API port: Dedicated (``POST /dedicated/v1/images/edits``, bearer token,
-``{"data": [{b64_json|url, seed, response_format}]}``) and Friendli Container
-(``POST /v1/images/edits``, no auth, ``{"image": "<base64>"}``). Bodies are validated strictly
-(unknown fields rejected) with FastAPI-style 422 details. ``url`` results are served by a second
-port, the file server, without auth; its requests are recorded too.
+Two services share the API port: Dedicated (``POST /dedicated/v1/images/edits`` and
+``…/images/generations``, bearer token, ``{"data": [{b64_json|url, seed, response_format}]}``) and
+Friendli Container (``POST /v1/images/edits`` and ``/v1/images/generations``, no auth,
+``{"image": "<base64>"}``). Bodies are validated strictly (unknown fields rejected) with FastAPI-style
+422 details (emulator/contract.py). ``url`` results are served by a second port, the file server,
+without auth; its requests are recorded too.
 
-The "edit" is a deterministic stand-in, NOT a model: the inputs are averaged (resized to the first
-one's size), then tinted per channel and striped faintly by a hash of (prompt, seed, steps,
-guidance). Same inputs give byte-identical output; another seed or prompt gives another output.
+The images are deterministic stand-ins, NOT a model (emulator/stand_in.py).
 
-Faults (``Emulator.fault``) are queued FIFO; each request to an edit route consumes one. The
-endpoint's lifecycle (status, wake, sleep routes; sleeping and waking) is ``Emulator.endpoint``
-(emulator/lifecycle.py); edits get 503 while it is not running.
-Run ``python -m comfyui_friendli.emulator --port 8080 --token T`` to serve until Ctrl-C.
+Faults (``Emulator.fault``) are queued FIFO; each request to an image route consumes one. Each known
+endpoint (``Emulator.endpoints``, id -> EmulatedEndpoint) has its own lifecycle and spec
+(emulator/endpoints.py), served on the beta routes (list, get, status, wake, sleep); images get 503
+while their endpoint is not running. ``Emulator.endpoint`` is the first one's.
+The command line is emulator/cli.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import json
@@ -32,17 +32,21 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
-
+from . import endpoints as beta
 from .contract import reject_constant, validate
-from .lifecycle import ROUTE, EndpointSim
+from .endpoints import EmulatedEndpoint
 from .stand_in import b64 as _b64
-from .stand_in import encode_image, stand_in_edit
+from .stand_in import encode_image, stand_in_edit, stand_in_generate
 
 MAX_BODY_BYTES = 512 * 1024 * 1024
 MAX_FILES = 256  # url results kept; older ones 404 (their lifetime upstream is undocumented)
-ROUTES = {"/dedicated/v1/images/edits": "dedicated", "/v1/images/edits": "container"}
+ROUTES = {  # path -> (service, operation)
+    "/dedicated/v1/images/edits": ("dedicated", "edit"), "/v1/images/edits": ("container", "edit"),
+    "/dedicated/v1/images/generations": ("dedicated", "generate"),
+    "/v1/images/generations": ("container", "generate"),
+}
 FAULTS: dict[str, set[str]] = {  # kind -> accepted params
     "status": {"status", "retry_after", "body"}, "sleeping": {"retry_after"}, "drop": set(),
     "garbage": set(), "html": {"status"}, "no_data": set(), "empty_data": set(),
@@ -141,19 +145,28 @@ class _FileHandler(_Handler):
 # ---- the emulator ------------------------------------------------------------------------------
 
 class Emulator:
-    """Local emulator of the Dedicated and Container image-edit services (see module docstring)."""
+    """Local emulator of the Dedicated and Container image services (see module docstring).
+
+    ``endpoints``: the known endpoint ids (a set is taken in sorted order). ``Emulator.endpoints`` maps
+    each id to its EmulatedEndpoint (lifecycle, ``spec``, ``replicas``); add more with ``add_endpoint``
+    or remove them with ``del emulator.endpoints[id]``. ``reset()`` restores the constructor's ones.
+    """
 
     def __init__(self, token: str = "test-token", *, endpoints: Any = ("test-endpoint",),
                  host: str = "127.0.0.1", port: int = 0, files_port: int = 0, lifecycle_routes: bool = True) -> None:
-        self.token, self.endpoints, self.host = token, set(endpoints), host
+        self.token, self.host = token, host
+        ids = [endpoints] if isinstance(endpoints, str) else (
+            sorted(endpoints) if isinstance(endpoints, (set, frozenset)) else list(endpoints))
+        self._endpoint_ids = list(dict.fromkeys(ids))
+        self.endpoints: dict[str, EmulatedEndpoint] = {i: EmulatedEndpoint(i) for i in self._endpoint_ids}
         self._ports = (port, files_port)
         self.base_url = self.files_base_url = ""
-        self.requests: list[RecordedRequest] = []  # edit routes (and unknown paths)
+        self.requests: list[RecordedRequest] = []  # edit and generation routes (and unknown paths)
         self.file_requests: list[RecordedRequest] = []
         self.lifecycle_requests: list[RecordedRequest] = []  # status, wake and sleep routes
-        self.endpoint = EndpointSim()  # the endpoint's simulated lifecycle, RUNNING by default
-        self.lifecycle_routes = lifecycle_routes  # False: a server without the status routes (404)
-        self.latency = 0.0  # each edit is answered this many seconds after it arrived, its work included
+        self.endpoint_requests: list[RecordedRequest] = []  # the list and get (spec) routes
+        self.lifecycle_routes = lifecycle_routes  # False: a server without the beta endpoint routes (404)
+        self.latency = 0.0  # each image request is answered this many seconds after it arrived, its work included
         self.cache_responses = False  # answer a byte-identical edit request with its first answer
         self._cache: dict[bytes, tuple[Any, ...]] = {}
         self.output_size: tuple[int, int] | None = None
@@ -169,6 +182,23 @@ class Emulator:
 
     def __repr__(self) -> str:  # never shows the token
         return f"<Emulator {self.base_url or 'stopped'}>"
+
+    # -- endpoints --
+    @property
+    def endpoint(self) -> EmulatedEndpoint:
+        """The first endpoint (by default "test-endpoint"): its lifecycle, spec and replicas."""
+        return next(iter(self.endpoints.values()))
+
+    def add_endpoint(self, endpoint_id: str, **spec: Any) -> EmulatedEndpoint:
+        """A new known endpoint, RUNNING; ``spec`` overrides fields of its spec (JSON names, e.g.
+        ``name``, ``gpuType``, ``numGpu``, ``projectId``, ``autoscalingMax``)."""
+        endpoint = self.endpoints[endpoint_id] = EmulatedEndpoint(endpoint_id, **spec)
+        return endpoint
+
+    @property
+    def generation_requests(self) -> list[RecordedRequest]:
+        """The recorded requests to the two generation routes, oldest first."""
+        return [r for r in list(self.requests) if urlsplit(r.path).path.endswith("/images/generations")]
 
     # -- lifecycle --
     def start(self) -> Emulator:
@@ -234,11 +264,11 @@ class Emulator:
 
     def reset(self) -> None:
         """Clear faults, recorded requests, stored files, latency, output_size, the seed counter and
-        the in-flight maximum."""
+        the in-flight maximum; the constructor's endpoints again, RUNNING with their default specs."""
         with self._lock:
             self._faults.clear()
-            del self.requests[:], self.file_requests[:], self.lifecycle_requests[:]
-            self.endpoint.reset()
+            del self.requests[:], self.file_requests[:], self.lifecycle_requests[:], self.endpoint_requests[:]
+            self.endpoints = {i: EmulatedEndpoint(i) for i in self._endpoint_ids}
             self._cache.clear()
             self._files.clear()
             self.latency, self.output_size, self._seed_counter = 0.0, None, 0
@@ -284,9 +314,9 @@ class Emulator:
             h.reply(200, data, ctype="image/png")
 
     def _handle_api(self, h: _Handler) -> None:
-        match = ROUTE.match(urlsplit(h.path).path)
+        match = beta.ROUTE.match(urlsplit(h.path).path)
         if match and self.lifecycle_routes:
-            return self._handle_lifecycle(h, *match.groups())
+            return self._handle_beta(h, *match.groups())
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -296,15 +326,13 @@ class Emulator:
         finally:
             self._answered(h)
 
-    def _handle_lifecycle(self, h: _Handler, endpoint_id: str, action: str) -> None:
-        if self._record(h, self.lifecycle_requests) is None:
+    def _handle_beta(self, h: _Handler, endpoint_id: str | None, action: str | None) -> None:
+        """The beta endpoint routes: list, get (spec), status, wake, sleep."""
+        if self._record(h, self.lifecycle_requests if action else self.endpoint_requests) is None:
             return
         if not self._authorized(h.headers.get("Authorization")):
             return h.reply(401, {"detail": "Invalid or missing API key"})
-        if unquote(endpoint_id) not in self.endpoints:
-            return h.reply(404, {"detail": f"Endpoint {unquote(endpoint_id)} not found"})
-        status, body = self.endpoint.answer(h.command, action)
-        h.reply(status, body)
+        h.reply(*beta.answer(self.endpoints, h.command, endpoint_id, action, urlsplit(h.path).query))
 
     def _remember(self, key: bytes, answer: tuple[Any, ...]) -> None:
         with self._lock:
@@ -328,7 +356,7 @@ class Emulator:
         except ValueError:  # also an empty body
             body = _INVALID
         rec.body = None if body is _INVALID else body
-        service = ROUTES.get(urlsplit(h.path).path)
+        service, op = ROUTES.get(urlsplit(h.path).path, (None, None))
         if service is None:
             return h.reply(404, {"detail": "Not Found"})
         if h.command != "POST":
@@ -345,7 +373,7 @@ class Emulator:
                 return h.reply(*cached)
         try:
             if kind is None or not self._answer_fault(h, kind, params, service, rec.body):
-                self._answer_edit(h, service, body, keep_file=kind != "url_missing")
+                self._answer_image(h, service, op, body, keep_file=kind != "url_missing")
         except Exception as exc:  # a bug in the emulator: say so instead of dropping the connection
             h.reply(500, {"detail": f"Emulator internal error: {exc!r}"})
         return None
@@ -382,28 +410,34 @@ class Emulator:
                     else {"data": [{"b64_json": junk, "seed": 0, "response_format": fmt}]})
         return True
 
-    def _answer_edit(self, h: _Handler, service: str, body: Any, keep_file: bool) -> None:
+    def _answer_image(self, h: _Handler, service: str, op: str, body: Any, keep_file: bool) -> None:
+        """An edit or a generation (``op``), after the checks the real service makes."""
         if service == "dedicated" and not self._authorized(h.headers.get("Authorization")):
             return h.reply(401, {"detail": "Invalid or missing API key"})
         if body is _INVALID:
             return h.reply(422, {"detail": [{"loc": ["body", 0], "msg": "JSON decode error",
                                              "type": "json_invalid"}]})
-        params, errors = validate(body, service == "container", self._own_file)
+        params, errors = validate(body, service == "container", self._own_file, op)
         if errors:
             return h.reply(422, {"detail": errors})
-        if service == "dedicated" and params["model"].split(":")[0] not in self.endpoints:
+        endpoint = self.endpoints.get(params["model"].split(":")[0]) if service == "dedicated" else None
+        if service == "dedicated" and endpoint is None:
             return h.reply(404, {"detail": f"Endpoint {params['model'].split(':')[0]} not found"})
-        if service == "dedicated" and not self.endpoint.running:
-            self.endpoint.wake()  # a request wakes a sleeping endpoint, as the real one does
-            state = self.endpoint.status()
+        if endpoint is not None and not endpoint.running:
+            endpoint.wake()  # a request wakes a sleeping endpoint, as the real one does
+            state = endpoint.status()
             return h.reply(503, {"detail": f"Endpoint is {state['status'].lower()} and is now waking up; retry later"
                                  if state["status"] != "FAILED" else f"Endpoint failed: {state['errorCode']}"})
         seed = params["seed"]
         if seed is None:
             with self._lock:
                 seed, self._seed_counter = 1000 + self._seed_counter, self._seed_counter + 1
-        img = stand_in_edit(params["images"], params["prompt"], seed, params["steps"],
-                            params["guidance"], self.output_size)
+        if op == "generate":
+            img = stand_in_generate(params["prompt"], seed, params["steps"], params["guidance"],
+                                    params["controls"], params["weights"], self.output_size)
+        else:
+            img = stand_in_edit(params["images"], params["prompt"], seed, params["steps"],
+                                params["guidance"], self.output_size)
         fmt = params["format"]
         if service == "container":
             return h.reply(200, {"image": _b64(encode_image(img, fmt))})
@@ -442,28 +476,3 @@ def _hung_up(conn: socket.socket) -> bool:
         return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
     except (OSError, ValueError):
         return True
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Serve the emulator until Ctrl-C."""
-    parser = argparse.ArgumentParser(description="Local emulator of the FriendliAI image-edit API.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080, help="API port (0 = any free port)")
-    parser.add_argument("--files-port", type=int, default=0, help="file server port for url results")
-    parser.add_argument("--token", default="test-token", help="accepted bearer token (Dedicated)")
-    parser.add_argument("--endpoint", action="append", help="known endpoint id (repeatable)")
-    args = parser.parse_args(argv)
-    emu = Emulator(args.token, endpoints=args.endpoint or ("test-endpoint",), host=args.host,
-                   port=args.port, files_port=args.files_port).start()
-    print(emu.base_url, flush=True)
-    print(f"files: {emu.files_base_url}  endpoints: {', '.join(sorted(emu.endpoints))}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emu.stop()
-    return 0
-
-

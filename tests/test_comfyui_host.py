@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -42,8 +43,8 @@ def edit_prompt(**edit_inputs) -> dict:
 
 
 def saved_images(host: Host, result: dict, node: str = "3") -> list[Image.Image]:
-    files = result["history"]["outputs"][node]["images"]
-    return [Image.open(host.base / "output" / f["subfolder"] / f["filename"]) for f in files]
+    files = result["history"]["outputs"][node]["images"]  # type: output (Save Image) or temp (Preview Image)
+    return [Image.open(host.base / f["type"] / f["subfolder"] / f["filename"]) for f in files]
 
 
 def test_pack_loads_with_its_nodes(comfy):
@@ -58,17 +59,20 @@ def test_pack_loads_with_its_nodes(comfy):
         status, body = comfy.get(f"/extensions/comfyui-friendli/docs/{name}.md")
         assert status == 200 and body.startswith(b"# Friendli")
     status, body = comfy.get("/api/workflow_templates")
-    assert status == 200 and "friendli_batch_mask_edit" in json.loads(body)["comfyui-friendli"]
+    assert status == 200 and "Friendli - Masked batch edit" in json.loads(body)["comfyui-friendli"]
+    for name in json.loads(body)["comfyui-friendli"]:  # the thumbnail the template browser asks for
+        status, jpeg = comfy.get(f"/api/workflow_templates/comfyui-friendli/{quote(name)}.jpg")
+        assert status == 200 and jpeg.startswith(b"\xff\xd8"), name
 
 
 def test_single_edit_through_prompt_with_progress_and_no_token_in_the_png(comfy, emulator):
-    workflow = json.loads((ROOT / "example_workflows" / "friendli_image_edit.json").read_text())
+    workflow = json.loads((ROOT / "example_workflows" / "Friendli - Edit an image.json").read_text())
     result = comfy.run(edit_prompt(), workflow=workflow)
     assert result["history"]["status"]["status_str"] == "success"
     [png] = saved_images(comfy, result)
     assert png.size == (WIDTH, HEIGHT)
     metadata = json.dumps(png.info)
-    assert "make it night" in metadata and "friendli_edit" in metadata  # prompt and workflow are stored...
+    assert "make it night" in metadata and workflow["id"] in metadata  # prompt and workflow are stored...
     assert TOKEN not in metadata and TOKEN not in json.dumps(result)  # ...the key is not
     assert len(emulator.requests) == 1 and emulator.requests[0].body["seed"] == 5
     events = [m["data"] for m in result["messages"] if m.get("type") == "friendli.progress"]
@@ -89,13 +93,13 @@ def test_example_workflows_convert_and_run(comfy, emulator, path):
             node["inputs"]["endpoint_id"] = "test-endpoint"  # the examples leave it to the user
     result = comfy.run(prompt, workflow=workflow)
     assert result["history"]["status"]["status_str"] == "success", result["messages"][-1]
-    [save] = [i for i, n in prompt.items() if n["class_type"] == "SaveImage"]
+    [save] = [i for i, n in prompt.items() if n["class_type"] == "PreviewImage"]
     images = saved_images(comfy, result, save)
     assert all(img.size == (WIDTH, HEIGHT) for img in images)
-    if path.stem == "friendli_batch_mask_edit":
+    if path.stem == "Friendli - Masked batch edit":
         assert len(images) == 4 and len(emulator.requests) == 4
         original = photo(WIDTH, HEIGHT).astype(int)
-        for img in images:  # left half kept (up to SaveImage's own float->uint8), right half edited
+        for img in images:  # left half kept (up to PreviewImage's own float->uint8), right half edited
             pixels = np.asarray(img.convert("RGB")).astype(int)
             assert np.abs(pixels[:, :WIDTH // 2 - 1] - original[:, :WIDTH // 2 - 1]).max() <= 1
             assert np.abs(pixels[:, WIDTH // 2 + 1:] - original[:, WIDTH // 2 + 1:]).mean() > 5

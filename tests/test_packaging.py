@@ -59,7 +59,7 @@ def test_the_wheel_holds_exactly_the_runtime_files(tmp_path):
     for package in ("client", "nodes", "cli", "emulator"):
         expected |= {f"comfyui_friendli/{p.relative_to(ROOT).as_posix()}" for p in (ROOT / package).glob("*.py")}
     for pattern in ("web/*.js", "web/*.css", "web/docs/*.md", "locales/*/*.json", "example_workflows/*.json",
-                    "client/data/*"):
+                    "example_workflows/*.jpg", "client/data/*"):
         expected |= {f"comfyui_friendli/{p.relative_to(ROOT).as_posix()}" for p in ROOT.glob(pattern)}
     assert packaged == expected
     assert not [n for n in names if "/tests/" in n or "benchmarks/" in n or n.endswith(".mjs")]
