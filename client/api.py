@@ -21,15 +21,15 @@ from PIL import Image
 
 from . import codec
 from .config import (CONTAINER, DEDICATED, MISSING_TOKEN_HELP, check_key_destination, host_port, is_public_ip,
-                     resolve_settings)
+                     key_allowed, resolve_settings)
 from .errors import (FriendliAuthError, FriendliCancelledError, FriendliConfigError, FriendliEndpointStateError,
                      FriendliEndpointWakingError, FriendliError, FriendliInputError,
                      FriendliRateLimitError, FriendliResponseError, FriendliTimeoutError)
 from .lifecycle import Lifecycle
 from .request import RESPONSE_FORMATS, EditRequest
 from .runner import run_jobs
-from .scheduler import EndpointLimiter, limiter_for
-from .store import ResultStore, StoredResult, request_key
+from .scheduler import DEFAULT_MEMORY_BUDGET, EndpointLimiter, Lease, limiter_for, memory_budget
+from .store import ResultStore, StoredResult, credential_fingerprint, request_key
 from .transport import (ERROR_BODY_MAX, CancelScope, download_session, error_for_exception, error_for_status,
                         host_of, make_session, parse_json, proxies_for, read_body)
 from .version import __version__
@@ -39,6 +39,7 @@ USER_AGENT = f"comfyui-friendli/{__version__} python-requests/{requests.__versio
 MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024
 MAX_ANSWER_BYTES = 256 * 1024 * 1024  # decompressed; room for a few 50 MiB images as base64
 MAX_REDIRECTS = 5
+JSON_WEIGHT = 3  # a JSON answer is held about 3 times over while parsed (bytes, text, decoded base64)
 __all__ = ["EditRequest", "EditedImage", "FriendliImageClient", "ImageLike", "RESPONSE_FORMATS"]
 
 
@@ -81,6 +82,7 @@ class FriendliImageClient:
         download_timeout: float = 120.0,
         deadline: float = 1800.0,
         max_in_flight: int = 8,
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
         store: ResultStore | None = None,
         status_poll: float = 3.0,
         max_retries: int = 5,
@@ -94,6 +96,7 @@ class FriendliImageClient:
         self.download_timeout = download_timeout
         self.deadline = deadline
         self.max_in_flight = max_in_flight
+        self.memory_budget = memory_budget
         self.store = store
         self.status_poll = status_poll
         self.on_event = on_event
@@ -101,6 +104,7 @@ class FriendliImageClient:
         self._running_lock = threading.Lock()
         self._session = make_session(max_retries, backoff_factor)
         self._download_session = download_session()  # no auth, ever
+        self._status_session = download_session()  # no retries: the endpoint's state is advisory
 
     def __repr__(self) -> str:
         s = self.settings
@@ -116,6 +120,7 @@ class FriendliImageClient:
     def close(self) -> None:
         self._session.close()
         self._download_session.close()
+        self._status_session.close()
 
     def _emit(self, event: dict[str, Any]) -> None:
         if self.on_event is not None:
@@ -156,32 +161,58 @@ class FriendliImageClient:
         scope = CancelScope(self.deadline)
         return run_jobs([lambda: self.send(body, scope)], workers=1, cancel=cancel, scope=scope)[0]
 
-    def send(self, body: dict[str, Any], scope: CancelScope | None = None) -> list[EditedImage]:
-        """POST a body made by ``body`` and fetch its results, blocking; ``scope`` stops it (by
-        default a new one with the client's deadline)."""
+    def send(self, body: dict[str, Any], scope: CancelScope | None = None,
+             cpu: Callable[..., Any] | None = None) -> list[EditedImage]:
+        """POST a body made by ``body`` and fetch its results, decoded, blocking; ``scope`` stops it (by
+        default a new one with the client's deadline); ``cpu(fn, *args)`` runs the decoding (default:
+        on this thread). A stored answer is used when it still decodes; a new one is stored only once
+        it decoded."""
         scope = scope or CancelScope(self.deadline)
+        cpu = cpu or _call
         headers = self._headers()
-        key = request_key(self.settings.service, self._api_host, body) if self.store is not None else None
-        stored = self.store.get(key) if key is not None else None
-        if stored:
-            self._emit({"type": "reused"})
-            return [EditedImage(r.data, r.mime, r.seed, r.response_format) for r in stored]
-        results = self._fetch(body, headers, scope)
+        key = self._store_key(body, headers)
         if key is not None:
-            self.store.put(key, [StoredResult(r.data, r.mime, r.seed, r.response_format) for r in results])
+            stored = self.store.get(key)
+            if stored:
+                results = [EditedImage(r.data, r.mime, r.seed, r.response_format) for r in stored]
+                try:
+                    cpu(_decode_all, results)
+                    self._emit({"type": "reused"})
+                    return results
+                except FriendliResponseError:
+                    self.store.discard(key)  # not an image after all: ask the endpoint again
+        with memory_budget(self.memory_budget).lease(MAX_ANSWER_BYTES) as lease:
+            results = self._fetch(body, headers, scope, lease)
+            cpu(_decode_all, results)
+            if key is not None:
+                self.store.put(key, [StoredResult(r.data, r.mime, r.seed, r.response_format) for r in results])
         return results
 
-    def _fetch(self, body: dict[str, Any], headers: dict[str, str], scope: CancelScope) -> list[EditedImage]:
+    def _store_key(self, body: dict[str, Any], headers: dict[str, str]) -> str | None:
+        """The result store key of ``body`` for this key and team (another credential never reads it)."""
+        if self.store is None:
+            return None
+        return request_key(self.settings.service, self._api_host, body,
+                           credential_fingerprint(self.settings.token, headers.get("X-Friendli-Team")))
+
+    def _fetch(self, body: dict[str, Any], headers: dict[str, str], scope: CancelScope,
+               lease: Lease) -> list[EditedImage]:
         """Send the request to the endpoint (within its shared in-flight limit) and fetch the results."""
         payload = json.dumps(body).encode("utf-8")
         if self.settings.service == DEDICATED:
             self._wait_until_running(str(body.get("model") or "").partition(":")[0], headers, scope)
         limiter = limiter_for(self.settings.base_url, str(body.get("model") or ""), self.max_in_flight)
-        admission = limiter.acquire(scope.event, scope.remaining())
+        admission = limiter.acquire(scope.closed, scope.remaining())
         outcome = "other"
+        started = time.monotonic()
+        self._emit({"type": "sent", "at": started, "expected": limiter.expected()})
         try:
-            answer = self._post(payload, headers, scope, lambda status: self._throttle(limiter, status, admission))
+            answer = self._post(payload, headers, scope, lambda status: self._throttle(limiter, status, admission),
+                                lease)
             outcome = "ok"
+            ended = time.monotonic()
+            limiter.record(ended - started)
+            self._emit({"type": "answered", "start": started, "end": ended})
         except FriendliRateLimitError:
             outcome = "throttled"
             raise
@@ -193,7 +224,7 @@ class FriendliImageClient:
         fmt = body.get("response_format") or "jpeg"
         if self.settings.service == CONTAINER:
             return [self._container_result(answer, fmt)]
-        return [self._dedicated_result(item, scope) for item in _data_items(answer)]
+        return [self._dedicated_result(item, scope, lease) for item in _data_items(answer)]
 
     def _headers(self) -> dict[str, str]:
         s = self.settings
@@ -204,12 +235,18 @@ class FriendliImageClient:
             if not s.token.isprintable() or any(c.isspace() for c in s.token) or not s.token.isascii():
                 raise FriendliConfigError(f"the API key from the {s.token_source} contains spaces, line breaks or "
                                           "non-ASCII characters; copy it again from Friendli Suite")
-            named = self.trusted_hosts if self.trusted_hosts is not None else [_netloc(s.base_url)]
-            check_key_destination(s.base_url, named)
+            check_key_destination(s.base_url, self._named_hosts)
             headers["Authorization"] = f"Bearer {s.token}"
-        if s.team:
-            headers["X-Friendli-Team"] = s.team
+            if s.team:
+                headers["X-Friendli-Team"] = s.team
+        elif s.team and (s.team_source == "argument" or key_allowed(s.base_url, self._named_hosts)):
+            headers["X-Friendli-Team"] = s.team  # a stored team only to a host that may have the key
         return headers
+
+    @property
+    def _named_hosts(self) -> tuple[str, ...] | list[str]:
+        """Hosts the user named outside any workflow (Settings), or the base URL the caller passed."""
+        return self.trusted_hosts if self.trusted_hosts is not None else [_netloc(self.settings.base_url)]
 
     @property
     def _secrets(self) -> tuple[str, ...]:
@@ -217,24 +254,25 @@ class FriendliImageClient:
 
     def lifecycle(self, headers: dict[str, str] | None = None) -> Lifecycle:
         """The endpoint lifecycle routes (status, wake, sleep) with this client's key, team and base URL."""
-        return Lifecycle(self._session, self.settings.base_url, headers or self._headers(), self.timeout)
+        return Lifecycle(self._status_session, self.settings.base_url, headers or self._headers(), self.timeout)
 
     def _wait_until_running(self, endpoint_id: str, headers: dict[str, str], scope: CancelScope) -> None:
         """Before the first edit to an endpoint: ask its state, wake it if it sleeps, wait while it starts.
-        Only an optimisation: a server without the status route, or any error but a clear answer about
-        the endpoint, leaves the edit to go ahead as without it."""
+        Only advisory: a server without the status route, a silent or failing one (within the status
+        timeout), or any error but a clear answer about the endpoint, lets the edit go ahead."""
         with self._running_lock:
             if endpoint_id in self._running:
                 return
             lifecycle = self.lifecycle(headers)
             with scope.active(self._emit, secrets=self._secrets):
                 try:
-                    lifecycle.wait_until_ready(endpoint_id, stop=scope.event, deadline=scope.deadline,
+                    lifecycle.wait_until_ready(endpoint_id, stop=scope.closed, deadline=scope.deadline,
                                                on_event=self._emit, poll=self.status_poll)
-                except (FriendliEndpointStateError, FriendliCancelledError, FriendliTimeoutError, FriendliAuthError):
+                except (FriendliEndpointStateError, FriendliAuthError):
                     raise
                 except FriendliError:
-                    scope.check()
+                    scope.check_new()  # a stop, the deadline or a drain is why: say that
+                    self._emit({"type": "advisory", "text": "status unknown · sending anyway"})
             self._running.add(endpoint_id)
 
     def _throttle(self, limiter: EndpointLimiter, status: int, admission: int) -> None:
@@ -244,8 +282,9 @@ class FriendliImageClient:
             self._emit({"type": "throttled", "limit": limiter.limit})
 
     def _post(self, payload: bytes, headers: dict[str, str], scope: CancelScope,
-              on_status: Callable[[int], None] | None = None) -> Any:
+              on_status: Callable[[int], None] | None = None, lease: Lease | None = None) -> Any:
         url = self.settings.edit_url
+        scope.check_new()
         with scope.active(self._emit, on_status, secrets=self._secrets) as ctx:
             try:
                 response = self._session.post(url, data=payload, headers=headers, timeout=self.timeout,
@@ -253,7 +292,8 @@ class FriendliImageClient:
                 if response.status_code != 200:
                     body = read_body(response, ERROR_BODY_MAX, truncate=True)
                     raise error_for_status(response.status_code, body, self.settings.base_url, self._secrets)
-                return parse_json(read_body(response, MAX_ANSWER_BYTES, what="the endpoint's answer"))
+                return parse_json(read_body(response, MAX_ANSWER_BYTES, what="the endpoint's answer", lease=lease,
+                                            weight=JSON_WEIGHT))
             except FriendliTimeoutError as exc:
                 if ctx.waking:
                     raise FriendliEndpointWakingError(
@@ -273,7 +313,8 @@ class FriendliImageClient:
         data = codec.decode_b64(answer["image"])
         return EditedImage(data, _mime(data), None, fmt)
 
-    def _dedicated_result(self, item: dict[str, Any], scope: CancelScope | None = None) -> EditedImage:
+    def _dedicated_result(self, item: dict[str, Any], scope: CancelScope | None = None,
+                          lease: Lease | None = None) -> EditedImage:
         seed = item.get("seed")
         seed = seed if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**64 else None
         fmt = item.get("response_format")
@@ -281,12 +322,12 @@ class FriendliImageClient:
         if "b64_json" in item:
             data = codec.decode_b64(item["b64_json"])
         elif "url" in item:
-            data = self._download(item["url"], scope or CancelScope(self.deadline))
+            data = self._download(item["url"], scope or CancelScope(self.deadline), lease)
         else:
             raise FriendliResponseError("an item of the answer's \"data\" has neither \"b64_json\" nor \"url\"")
         return EditedImage(data, _mime(data), seed, fmt)
 
-    def _download(self, url: Any, scope: CancelScope) -> bytes:
+    def _download(self, url: Any, scope: CancelScope, lease: Lease | None = None) -> bytes:
         """Fetch a ``url`` result: http(s) only, no Authorization header, not to a local or private
         address unless the base URL is one, redirects checked hop by hop, size- and time-capped."""
         deadline = time.monotonic() + self.download_timeout
@@ -317,7 +358,7 @@ class FriendliImageClient:
                             f"downloading the result from {host} failed with HTTP {response.status_code}; "
                             "result URLs can expire, run the node again")
                     return read_body(response, MAX_DOWNLOAD_BYTES, deadline=deadline,
-                                     what=f"the result at {host}")
+                                     what=f"the result at {host}", lease=lease)
                 except FriendliError:
                     raise
                 except Exception as exc:  # noqa: BLE001
@@ -361,6 +402,16 @@ def _request(prompt: str, params: dict[str, Any]) -> EditRequest:
         return EditRequest(prompt, **params)
     except TypeError as exc:
         raise FriendliInputError("params", str(exc)) from None
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
+def _decode_all(results: list[EditedImage]) -> None:
+    """Decode every result (FriendliResponseError for one that is not an image); the pixels are cached."""
+    for result in results:
+        result.image  # noqa: B018 - the cached property decodes
 
 
 def _netloc(url: str) -> str:

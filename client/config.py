@@ -145,6 +145,27 @@ def host_port(url: str) -> tuple[str, int]:
     return (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80)
 
 
+def canonical_base_url(url: str) -> str:
+    """One spelling per base URL: lower-case scheme and host, no trailing dot or slash, no default port."""
+    try:
+        parts = urlsplit(url.strip())
+        host, port = (parts.hostname or "").rstrip("."), parts.port
+    except ValueError:
+        return url.strip().lower()
+    scheme = parts.scheme.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and port != (443 if scheme == "https" else 80):
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}{parts.path.rstrip('/')}"
+
+
+def endpoint_key(base_url: str, endpoint: str) -> tuple[str, str]:
+    """(base URL, endpoint) as one key for every spelling of them (limits, wakes): canonical base URL,
+    the endpoint id (before any ``:adapter``) stripped and case-folded."""
+    return canonical_base_url(base_url), endpoint.partition(":")[0].strip().casefold()
+
+
 def is_loopback_host(host: str) -> bool:
     """``localhost`` or a loopback IP literal (no DNS lookup)."""
     host = host.strip("[]").lower()
@@ -163,7 +184,26 @@ def is_public_ip(address: str) -> bool:
         ip = ipaddress.ip_address(address.strip("[]").split("%")[0])
     except ValueError:
         return False
+    embedded = _embedded_ipv4(ip)
+    if embedded is not None:
+        return is_public_ip(str(embedded))
     return ip.is_global and not ip.is_multicast
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def _embedded_ipv4(ip: "ipaddress.IPv4Address | ipaddress.IPv6Address") -> "ipaddress.IPv4Address | None":
+    """The IPv4 address inside an IPv4-mapped, 6to4 (2002::/16) or NAT64 (64:ff9b::/96) IPv6 address;
+    a local-use NAT64 address (64:ff9b:1::/48) counts as 0.0.0.0 (never public)."""
+    if ip.version != 6:
+        return None
+    if ip in _NAT64_LOCAL:
+        return ipaddress.IPv4Address(0)
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.ipv4_mapped or ip.sixtofour
 
 
 def key_allowed(base_url: str, trusted_hosts: Iterable[str] = ()) -> bool:
@@ -220,6 +260,7 @@ class Settings:
     team: str | None
     token: str | None = field(default=None, repr=False)
     token_source: str = "none"  # argument, environment, file or none
+    team_source: str = "none"  # argument (the caller or the workflow's node), environment, file or none
 
     @property
     def edit_url(self) -> str:
@@ -240,9 +281,17 @@ def resolve_settings(
     stored = read_credentials(credentials_path)
     token, source = resolve_token(token, stored)
     url = validate_base_url(base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URLS[service])
-    team = (validate_team(team, "argument or node") or validate_team(os.environ.get(TEAM_ENV), "environment")
-            or validate_team(stored.get("team"), "credentials file"))
-    return Settings(service=service, base_url=url, team=team, token=token, token_source=source)
+    team_source = "none"
+    for value, where, label in ((team, "argument", "argument or node"),
+                                (os.environ.get(TEAM_ENV), "environment", "environment"),
+                                (stored.get("team"), "file", "credentials file")):
+        if validate_team(value, label):
+            team, team_source = validate_team(value, label), where
+            break
+    else:
+        team = None
+    return Settings(service=service, base_url=url, team=team, token=token, token_source=source,
+                    team_source=team_source)
 
 
 def resolve_token(token: str | None, stored: dict[str, str]) -> tuple[str | None, str]:

@@ -100,11 +100,21 @@ class FriendliCancelledError(FriendliError):
 class FriendliBatchError(FriendliError):
     """One item of a batch failed; `index` is 0-based, `cause` the item's error."""
 
-    def __init__(self, index: int, total: int, cause: BaseException) -> None:
-        super().__init__(f"image {index + 1} of {total} failed: {cause}", status=getattr(cause, "status", None))
+    def __init__(self, index: int, total: int, cause: BaseException, *, finished: int = 0,
+                 stored: bool | None = None) -> None:
+        """``finished``: other items that succeeded; ``stored``: whether they were kept in the result store
+        (None: unknown, not said)."""
+        kept = ""
+        if finished and stored is not None:
+            what = f"{finished} finished result{'s' if finished > 1 else ''}"
+            kept = (f". {what} {'were' if finished > 1 else 'was'} kept in the result store: queue the prompt "
+                    "again to send only the rest" if stored else
+                    f". {what} {'were' if finished > 1 else 'was'} not kept (the result store is off)")
+        super().__init__(f"image {index + 1} of {total} failed: {cause}{kept}", status=getattr(cause, "status", None))
         self.index = index
         self.total = total
         self.cause = cause
+        self.finished = finished
 
 
 _SECRET_PATTERNS = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+|\bflp_[A-Za-z0-9_\-]+")

@@ -22,7 +22,9 @@ import requests
 
 from .errors import (FriendliCancelledError, FriendliEndpointStateError, FriendliError, FriendliTimeoutError,
                      scrub)
-from .transport import ERROR_BODY_MAX, error_for_exception, error_for_status, host_of, proxies_for, read_body
+from .config import endpoint_key
+from .transport import (ERROR_BODY_MAX, error_for_exception, error_for_status, host_of, proxies_for, read_body,
+                        server_detail)
 
 STATUSES = ("UNKNOWN", "INITIALIZING", "RUNNING", "UPDATING", "SLEEPING", "AWAKING", "FAILED", "STOPPING",
             "TERMINATING", "TERMINATED", "READY")
@@ -30,7 +32,8 @@ PHASES = ("REQUESTING_VIRTUAL_MACHINE", "DOWNLOADING_MODEL", "ENGINE_INITIALIZIN
 READY = ("RUNNING", "READY")
 STARTING = ("INITIALIZING", "AWAKING", "UPDATING")
 GONE = ("FAILED", "STOPPING", "TERMINATING", "TERMINATED")
-WAKE_INTERVAL = 10.0  # seconds during which another wake of the same endpoint is not sent
+WAKE_INTERVAL = 60.0  # seconds during which another wake of the same endpoint is not sent
+STATUS_TIMEOUT = 10.0  # a status route silent this long is taken as unavailable (the edit goes ahead)
 _wakes: dict[tuple[str, str], float] = {}
 _wakes_lock = threading.Lock()
 _CODE_JUNK = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -101,7 +104,7 @@ class Lifecycle:
     def __init__(self, session: requests.Session, base_url: str, headers: dict[str, str],
                  timeout: tuple[float, float]) -> None:
         self.session, self.base_url, self.headers = session, base_url.rstrip("/"), dict(headers)
-        self.timeout = (timeout[0], min(timeout[1], 30.0))
+        self.timeout = (min(timeout[0], STATUS_TIMEOUT), min(timeout[1], STATUS_TIMEOUT))
 
     def status(self, endpoint_id: str, *, strict: bool = False) -> EndpointStatus | None:
         """The endpoint's state, or None when this server does not offer the route. ``strict``: a
@@ -111,7 +114,7 @@ class Lifecycle:
     def wake(self, endpoint_id: str, *, strict: bool = False) -> EndpointStatus | None:
         """Wake the endpoint — once per WAKE_INTERVAL for the whole process (the queued-prompt hook and
         every node waiting on it share one wake); otherwise just its state."""
-        key, now = (self.base_url, endpoint_id), time.monotonic()
+        key, now = endpoint_key(self.base_url, endpoint_id), time.monotonic()
         with _wakes_lock:
             recent = now - _wakes.get(key, float("-inf")) < WAKE_INTERVAL
             if not recent:
@@ -159,9 +162,14 @@ class Lifecycle:
             raise
         except Exception as exc:  # noqa: BLE001 - requests, urllib3 and socket errors alike
             raise error_for_exception(exc, host_of(url), self.timeout[1]) from None
-        if response.status_code == 401 or strict and response.status_code in (403, 404):
-            raise error_for_status(response.status_code, body, self.base_url, _secrets(self.headers))
-        if response.status_code != 200:
+        code = response.status_code
+        if code == 401 or strict and code in (403, 404):
+            raise error_for_status(code, body, self.base_url, _secrets(self.headers))
+        if strict and action != "status" and code != 200 and code != 405:
+            text, _ = server_detail(body, _secrets(self.headers))
+            raise FriendliError(f"the endpoint could not {action}: HTTP {code}{': ' + text if text else ''}. "
+                                "Try again, or use Friendli Suite > Endpoints", status=code)
+        if code != 200:
             return None  # the state is unknown; the edit itself will tell
         try:
             return EndpointStatus.parse(json.loads(body))

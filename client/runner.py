@@ -1,9 +1,11 @@
 """Run blocking jobs on a bounded pool that the caller can stop at any moment.
 
-When the caller cancels, the deadline passes or a job fails, ``run_jobs`` returns at once
-(within ``poll`` seconds) and stops the run's ``CancelScope``: jobs not yet started never
-start, sleeping retries wake, open sockets are shut down, so the worker threads end within
-moments and no request is sent after that.
+When the caller cancels or the deadline passes, ``run_jobs`` returns at once (within ``poll``
+seconds) and stops the run's ``CancelScope``: jobs not yet started never start, sleeping retries
+wake, open sockets are shut down, so the worker threads end within moments and no request is sent
+after that. When a job fails, the run drains instead: nothing new is sent, but requests the
+endpoint already received run to their answer (and are kept in the result store), since their
+work is done and paid for; then the failure is raised.
 """
 
 from __future__ import annotations
@@ -35,10 +37,10 @@ def run_jobs(
 
     ``cancel`` is checked every ``poll`` seconds (raise FriendliCancelledError); ``deadline``
     bounds the whole run in seconds (FriendliTimeoutError), as does ``scope``'s own deadline. The
-    first failing job stops the run (FriendliBatchError, or the job's own error for a single job)
-    unless ``keep_failures``: then a failed job's exception is its result and the others go on.
-    ``on_done(index, result)`` runs on the calling thread. Jobs should use ``scope`` for their
-    requests; it is stopped when the run ends early.
+    first failing job drains the run (see the module docstring), then raises FriendliBatchError
+    (or the job's own error for a single job), unless ``keep_failures``: then a failed job's
+    exception is its result and the others go on. ``on_done(index, result)`` runs on the calling
+    thread for each job that succeeded. Jobs should use ``scope`` for their requests.
     """
     total = len(jobs)
     if total == 0:
@@ -61,32 +63,56 @@ def run_jobs(
                 index = pending.get_nowait()
             except queue.Empty:
                 return
+            if scope.closed.is_set():  # draining: a job not started is skipped
+                finished.put((index, False, FriendliCancelledError("skipped")))
+                continue
             try:
                 finished.put((index, True, jobs[index]()))
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                forget_frames(exc)
                 finished.put((index, False, exc))
 
     for _ in range(max(1, min(workers, total))):
         threading.Thread(target=work, daemon=True, name="friendli-job").start()
 
     results: list[object] = [None] * total
+    failure: tuple[int, BaseException] | None = None
+    succeeded = 0
     try:
         for _ in range(total):
             index, ok, value = _next(finished, scope, cancel, poll)
             if not ok and scope.stopped:
                 scope.check()  # the job failed because the run was stopped: say why
             if not ok and not (keep_failures and _is_item_failure(value)):
-                if total == 1:
-                    raise value  # type: ignore[misc]
-                raise FriendliBatchError(index, total, value) from value  # type: ignore[arg-type]
+                if failure is None or (_is_item_failure(value) and not _is_item_failure(failure[1])):
+                    failure = (index, value)  # type: ignore[assignment]
+                scope.drain()
+                continue
             results[index] = value
+            succeeded += ok
             if on_done is not None:
                 on_done(index, value)  # type: ignore[arg-type]
+        if failure is not None:
+            index, error = failure
+            if not _is_item_failure(error):
+                scope.check_new()  # drained from outside, no job of its own failed: say why
+            if total == 1:
+                raise error
+            raise FriendliBatchError(index, total, error, finished=succeeded) from error
     except BaseException as exc:
         scope.cancel(exc if isinstance(exc, (FriendliCancelledError, FriendliTimeoutError)) else
                      FriendliCancelledError("stopped: another request of this run failed"))
         raise
     return results  # type: ignore[return-value]
+
+
+def forget_frames(exc: BaseException) -> None:
+    """Drop the tracebacks of ``exc`` and its causes, so a failure keeps no answer or body alive."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc.__traceback__ = None
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
 
 
 def _next(finished: "queue.SimpleQueue[tuple[int, bool, object]]", scope: CancelScope,
@@ -104,7 +130,7 @@ def _next(finished: "queue.SimpleQueue[tuple[int, bool, object]]", scope: Cancel
 
 def _is_item_failure(exc: object) -> bool:
     """A job's own failure (kept with ``keep_failures``), as opposed to the run being stopped."""
-    return isinstance(exc, Exception) and not isinstance(exc, (FriendliCancelledError, FriendliTimeoutError))
+    return isinstance(exc, Exception) and not isinstance(exc, FriendliCancelledError)
 
 
 class OrderedSlots:

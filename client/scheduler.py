@@ -1,4 +1,5 @@
-"""One adaptive in-flight limit per endpoint for the whole process, and one CPU pool for image coding.
+"""Process-wide resources: one adaptive in-flight limit per endpoint, one memory budget for answers
+in flight, and one CPU pool for image coding.
 
 Every request to the same (base URL, endpoint) — from any node, prompt or the command line — takes
 a slot of that endpoint's ``EndpointLimiter`` first, strictly first come, first served. A 429 halves
@@ -18,10 +19,12 @@ from concurrent.futures import TimeoutError as FutureTimeout  # not the builtin 
 from contextlib import contextmanager
 from typing import TypeVar
 
+from .config import endpoint_key
 from .errors import FriendliCancelledError, FriendliRateLimitError, FriendliTimeoutError
 
 T = TypeVar("T")
 POLL = 0.05
+DEFAULT_MEMORY_BUDGET = 512 << 20  # Settings > Friendli (prefs.memory_budget_mib)
 
 
 class EndpointLimiter:
@@ -36,6 +39,16 @@ class EndpointLimiter:
         self._admitted = 0  # admissions so far
         self._window_end = 0  # a halving ignores 429s of requests admitted before it
         self._mine = threading.local()  # admissions held by the calling thread (release without a number)
+        self._durations: deque[float] = deque(maxlen=16)  # seconds of the latest answered requests
+
+    def record(self, seconds: float) -> None:
+        """An answered request took ``seconds`` (from sending to its answer)."""
+        self._durations.append(seconds)
+
+    def expected(self) -> float | None:
+        """The median time of the latest answered requests (an ETA), or None before the first one."""
+        durations = sorted(self._durations)
+        return round(durations[len(durations) // 2], 2) if durations else None
 
     @property
     def throttled(self) -> bool:
@@ -147,11 +160,13 @@ _limiters_lock = threading.Lock()
 
 
 def limiter_for(base_url: str, endpoint: str, max_limit: int) -> EndpointLimiter:
-    """The process-wide limiter of (base URL, endpoint), created on first use."""
+    """The process-wide limiter of (base URL, endpoint), created on first use; spellings of one
+    endpoint share one (``config.endpoint_key``)."""
+    key = endpoint_key(base_url, endpoint)
     with _limiters_lock:
-        limiter = _limiters.get((base_url, endpoint))
+        limiter = _limiters.get(key)
         if limiter is None:
-            limiter = _limiters[(base_url, endpoint)] = EndpointLimiter(max_limit)
+            limiter = _limiters[key] = EndpointLimiter(max_limit)
         elif limiter.max_limit != max_limit:
             limiter.set_max(max_limit)
         return limiter
@@ -161,6 +176,83 @@ def reset_limiters() -> None:
     """Forget every limiter (tests; a fresh start)."""
     with _limiters_lock:
         _limiters.clear()
+
+
+class MemoryBudget:
+    """Bytes of answers being read or processed, for the whole process.
+
+    Each answer takes a ``Lease`` and grows it while it reads. A read that would pass the budget
+    waits until others give theirs back, except for the oldest lease holding bytes (or one holding
+    everything in use): it always proceeds, so one answer larger than the budget still goes through
+    alone and nothing deadlocks.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, int(limit))
+        self.used = 0
+        self.peak = 0  # the most ever held at once (benchmarks, tests)
+        self._cond = threading.Condition()
+        self._next = 0
+        self._held: dict[int, int] = {}  # lease number -> bytes, for leases holding some
+
+    def lease(self, cap: int) -> "Lease":
+        """A lease for one answer, whose raw bytes together may not pass ``cap``."""
+        with self._cond:
+            self._next += 1
+            return Lease(self, self._next, cap)
+
+    def _take(self, lease: "Lease", size: int, stop: threading.Event) -> None:
+        with self._cond:
+            while not (self.used + size <= self.limit or self._held.get(lease.number, 0) == self.used
+                       or lease.number == min(self._held, default=lease.number)):
+                if stop.is_set():
+                    raise FriendliCancelledError("cancelled while waiting for memory to read the answer")
+                self._cond.wait(POLL)
+            self.used += size
+            self._held[lease.number] = self._held.get(lease.number, 0) + size
+            self.peak = max(self.peak, self.used)
+
+    def _release(self, lease: "Lease") -> None:
+        with self._cond:
+            self.used -= self._held.pop(lease.number, 0)
+            self._cond.notify_all()
+
+
+class Lease:
+    """One answer's share of the ``MemoryBudget``: ``take`` bytes as they are read, ``release`` once
+    the answer is processed (or failed). ``raw`` counts the bytes read against ``cap``."""
+
+    def __init__(self, budget: MemoryBudget, number: int, cap: int) -> None:
+        self.budget, self.number, self.cap, self.raw = budget, number, cap, 0
+
+    def take(self, raw: int, weight: int, stop: threading.Event) -> None:
+        """Account ``raw`` bytes read, held ``weight`` times over while they are processed."""
+        self.budget._take(self, raw * weight, stop)
+        self.raw += raw
+
+    def release(self) -> None:
+        self.budget._release(self)
+
+    def __enter__(self) -> "Lease":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+_budget: MemoryBudget | None = None
+
+
+def memory_budget(limit: int) -> MemoryBudget:
+    """The process-wide budget, created on first use; ``limit`` (the setting) applies from now on."""
+    global _budget
+    with _limiters_lock:
+        if _budget is None:
+            _budget = MemoryBudget(limit)
+        with _budget._cond:
+            _budget.limit = max(1, int(limit))
+            _budget._cond.notify_all()
+        return _budget
 
 
 _pool: ThreadPoolExecutor | None = None

@@ -5,7 +5,8 @@ are atomic (a temporary file renamed into place), so concurrent threads and proc
 half an entry; an entry that fails to parse is removed and counts as missing. The folder is
 size-capped; reading an entry refreshes its modification time, and the least recently used
 entries go first. The key hashes the request body as sent (model, every field, the exact image
-bytes, the seed), the service and the API host — never the API key or the team.
+bytes, the seed), the service, the API host and a one-way fingerprint of the key and team, so
+another credential never reads an entry; the key itself never reaches the disk.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -54,11 +56,20 @@ class StoredResult:
     response_format: str
 
 
-def request_key(service: str, api_host: str, body: dict[str, Any]) -> str | None:
-    """The store key of a request, or None when it has no fixed seed (never answered from the store)."""
+def credential_fingerprint(token: str | None, team: str | None) -> str:
+    """A one-way fingerprint of the key and team a request is sent with (part of its store key), so
+    another key or team never reads the entries; the key itself never reaches the disk."""
+    text = f"comfyui-friendli credential\0{token or ''}\0{team or ''}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def request_key(service: str, api_host: str, body: dict[str, Any], credential: str = "") -> str | None:
+    """The store key of a request, or None when it has no fixed seed (never answered from the store).
+    ``credential`` is ``credential_fingerprint`` of the key and team it is sent with."""
     if not isinstance(body, dict) or body.get("seed") is None:
         return None
-    canonical = json.dumps([service, api_host, body], sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    canonical = json.dumps([service, api_host, credential, body], sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=True)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
@@ -86,15 +97,25 @@ class ResultStore:
     def get(self, key: str) -> list[StoredResult] | None:
         """The stored results of ``key`` (refreshing its recency), or None."""
         path = self._path(key)
-        try:
-            f = open(path, "rb")  # noqa: SIM115 - closed below
+        try:  # never blocks on a FIFO or device, never follows a link
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+                         | getattr(os, "O_BINARY", 0))
         except FileNotFoundError:
             return None
         except OSError as exc:
-            log.warning("comfyui-friendli: could not read the result store (%s)", exc.strerror or type(exc).__name__)
+            if path.is_symlink():
+                log.warning("comfyui-friendli: removing %s from the result store: not a regular file", path.name)
+                _unlink(path)
+            else:
+                log.warning("comfyui-friendli: could not read the result store (%s)",
+                            exc.strerror or type(exc).__name__)
             return None
-        with f:
+        with os.fdopen(fd, "rb") as f:
             seen = os.fstat(f.fileno())
+            if not stat.S_ISREG(seen.st_mode):
+                log.warning("comfyui-friendli: removing %s from the result store: not a regular file", path.name)
+                _unlink_if_same(path, seen)
+                return None
             try:
                 results = _read_entry(f, seen.st_size, self.max_bytes)
             except (OSError, ValueError, RecursionError):
@@ -107,6 +128,10 @@ class ResultStore:
         except OSError:
             pass
         return results
+
+    def discard(self, key: str) -> None:
+        """Remove the entry of ``key`` (an answer that turned out not to be an image)."""
+        _unlink(self._path(key))
 
     def put(self, key: str, results: list[StoredResult]) -> None:
         """Store ``results`` under ``key``; disk problems are logged, never raised."""
@@ -178,7 +203,7 @@ class ResultStore:
 
 def _stat(path: Path) -> os.stat_result | None:
     try:
-        return path.stat()
+        return path.lstat()
     except OSError:
         return None
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -47,11 +47,17 @@ from .errors import (
     scrub,
 )
 
+if TYPE_CHECKING:
+    from .scheduler import Lease
+
 RETRY_STATUSES = frozenset({429, 502, 503, 504})  # the endpoint or its gateway asked for another try
 ERROR_BODY_MAX = 8 * 1024  # enough to explain an error
 BACKOFF_MAX = 30.0  # seconds between tries at most (also while an endpoint wakes)
 CHUNK = 64 * 1024
 _WAKING = re.compile(r"sleep|waking|wake up|initializ|cold start|scal\w* (?:up )?from zero", re.I)
+REFUSED_RETRIES = 2  # a refused connection is tried this many more times (about 2 s), then explained
+CAUSES = {"refused": "connection refused", "dropped": "connection dropped", "dns": "DNS", "tls": "TLS",
+          "proxy": "proxy", "other": "network error"}  # a retry's cause, as the progress line says it
 _PREFIX = "friendli_body_prefix"  # attribute on a urllib3 response whose body the retry hook consumed
 
 Event = dict[str, Any]
@@ -63,7 +69,9 @@ class CancelScope:
     def __init__(self, deadline: float | None = None) -> None:
         self.deadline = None if deadline is None else time.monotonic() + deadline
         self.event = threading.Event()  # set once the scope is stopped
+        self.closed = threading.Event()  # set once no new request may start (stopped or draining)
         self._error: FriendliError | None = None
+        self._drain_error: FriendliError | None = None
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
 
@@ -80,9 +88,28 @@ class CancelScope:
             if self._error is None:
                 self._error = error or FriendliCancelledError("cancelled by the user")
             self.event.set()
+            self.closed.set()
             sockets = list(self._sockets)
         for sock in sockets:
             _shutdown(sock)
+
+    def drain(self, error: FriendliError | None = None) -> None:
+        """No new request starts (later ``check_new`` raise ``error``); requests already sent run to
+        their answer, since the endpoint may be doing (and billing) their work."""
+        with self._lock:
+            if self._drain_error is None:
+                self._drain_error = error or FriendliCancelledError("skipped: another request of this run failed")
+            self.closed.set()
+
+    @property
+    def draining(self) -> bool:
+        return self.closed.is_set() and not self.stopped
+
+    def check_new(self) -> None:
+        """Raise unless a new request may start now (``check``, then the drain's error)."""
+        self.check()
+        if self.closed.is_set():
+            raise FriendliCancelledError(str(self._drain_error or "skipped"))
 
     def check(self) -> None:
         """Raise the scope's error when it is stopped or its deadline has passed."""
@@ -98,15 +125,16 @@ class CancelScope:
             raise error
 
     def sleep(self, seconds: float, what: str) -> None:
-        """Wait ``seconds`` unless stopped first; never beyond the deadline (FriendliTimeoutError at once)."""
-        self.check()
+        """Wait ``seconds`` before sending again unless stopped or drained first; never beyond the
+        deadline (FriendliTimeoutError at once)."""
+        self.check_new()
         remaining = self.remaining()
         if remaining is not None and seconds > remaining:
             raise FriendliTimeoutError(
                 f"{what} asks to wait {seconds:.0f} s, beyond the {max(remaining, 0):.0f} s left of the deadline; "
                 "try again later")
-        if self.event.wait(max(seconds, 0)):
-            self.check()
+        if self.closed.wait(max(seconds, 0)):
+            self.check_new()
 
     @contextmanager
     def active(self, emit: Callable[[Event], None] | None = None, on_status: Callable[[int], None] | None = None,
@@ -224,22 +252,34 @@ class _Adapter(HTTPAdapter):
 # ---- retries ------------------------------------------------------------------------------------
 
 class ReportingRetry(Retry):
-    """urllib3's Retry, told about the run: it stops with the scope, reports each retry, reads at
-    most ERROR_BODY_MAX of an error body, keeps retrying a waking endpoint, and sleeps cancellably."""
+    """urllib3's Retry, told about the run: it stops with the scope (and sends nothing new once the
+    run drains), reports each retry with its cause and wait, reads at most ERROR_BODY_MAX of an error
+    body, keeps retrying a waking endpoint, gives up on a refused connection after REFUSED_RETRIES,
+    and sleeps cancellably."""
+
+    limit = 5  # the documented maximum of retries (waking answers aside); kept by ``new``
+
+    def new(self, **kw: Any) -> "ReportingRetry":  # type: ignore[override]
+        retry = super().new(**kw)
+        retry.limit = self.limit
+        return retry
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # type: ignore[override]
         ctx = current()
         if ctx is not None:
-            ctx.scope.check()
+            ctx.scope.check_new()
         if isinstance(error, ReadTimeoutError):
             raise error
         prefix = _consume_prefix(response) if response is not None else b""
         status = response.status if response is not None else None
         waking = status == 503 and bool(_WAKING.search(prefix.decode("utf-8", "replace")))
+        kind = _network_kind(error)[0] if status is None else ""
         base = self
         if waking:  # waking takes minutes: it does not use up the retries, only the deadline does
             base = self.new(total=self.total + 1 if isinstance(self.total, int) else self.total,
                             status=self.status + 1 if isinstance(self.status, int) else self.status)
+        elif kind == "refused" and self._refused() >= REFUSED_RETRIES:
+            base = self.new(connect=0)  # nothing listens there: say so within seconds
         retry = Retry.increment(base, method, url, response, error, _pool, _stacktrace)
         if ctx is not None:
             ctx.waking = waking
@@ -247,10 +287,14 @@ class ReportingRetry(Retry):
                 ctx.on_status(status)
             if ctx.emit is not None:
                 retry_after = retry.get_retry_after(response) if response is not None else None
-                ctx.emit({"type": "retry", "attempt": len(retry.history), "status": status,
-                          "reason": f"HTTP {status}" if status else _network_kind(error)[0],
+                attempt = self.limit - retry.total if isinstance(retry.total, int) else len(retry.history)
+                ctx.emit({"type": "retry", "attempt": attempt, "max": self.limit, "status": status,
+                          "reason": f"HTTP {status}" if status else CAUSES.get(kind, kind),
                           "wait": retry_after or retry.get_backoff_time(), "waking": waking})
         return retry
+
+    def _refused(self) -> int:
+        return sum(1 for h in self.history if h.error is not None and _network_kind(h.error)[0] == "refused")
 
     def parse_retry_after(self, retry_after: str) -> float | None:  # type: ignore[override]
         """Seconds to wait; an invalid value counts as absent (the backoff applies)."""
@@ -294,6 +338,7 @@ def make_session(max_retries: int = 5, backoff_factor: float = 0.5) -> requests.
         backoff_factor=backoff_factor, backoff_max=BACKOFF_MAX, backoff_jitter=backoff_factor,
         respect_retry_after_header=True, raise_on_status=False, raise_on_redirect=False,
     )
+    retry.limit = max_retries
     return _session(_Adapter(max_retries=retry, pool_connections=4, pool_maxsize=16))
 
 
@@ -312,10 +357,13 @@ def _session(adapter: HTTPAdapter) -> requests.Session:
 # ---- bounded reads --------------------------------------------------------------------------------
 
 def read_body(response: requests.Response, limit: int, *, truncate: bool = False,
-              deadline: float | None = None, what: str = "the answer") -> bytes:
+              deadline: float | None = None, what: str = "the answer", lease: Lease | None = None,
+              weight: int = 1) -> bytes:
     """At most ``limit`` bytes of the (decompressed) body, read while streaming; then the response is
     closed. Over the limit: FriendliResponseError, or the first ``limit`` bytes with ``truncate``.
-    ``deadline`` (monotonic) bounds the whole read; the current scope can stop it at any chunk."""
+    ``deadline`` (monotonic) bounds the whole read; the current scope can stop it at any chunk.
+    ``lease`` (the answer's share of the process memory budget) takes each chunk ``weight`` times
+    over before it is kept, and its ``cap`` bounds all the reads of one answer together."""
     prefix = getattr(response.raw, _PREFIX, None)
     if prefix is not None:
         response.close()
@@ -335,6 +383,9 @@ def read_body(response: requests.Response, limit: int, *, truncate: bool = False
         timer = threading.Timer(max(deadline - time.monotonic(), 0.0), expire)
         timer.daemon = True
         timer.start()
+    if lease is not None and lease.cap - lease.raw < limit:
+        limit, what = max(lease.cap - lease.raw, 0), "the answer's results together"
+    stop = ctx.scope.event if ctx is not None else threading.Event()
     chunks: list[bytes] = []
     size = 0
     try:
@@ -351,6 +402,8 @@ def read_body(response: requests.Response, limit: int, *, truncate: bool = False
                     raise _too_large(what, limit)
                 chunks.append(chunk[:limit - (size - len(chunk))])
                 break
+            if lease is not None:
+                lease.take(len(chunk), weight, stop)
             chunks.append(chunk)
     except Exception:
         if not expired.is_set():

@@ -30,10 +30,16 @@ class BatchProgress:
         self.node = None if node_id is None else str(node_id)
         self.done = 0
         self.retries = 0
+        self.retry: dict[str, Any] | None = None  # the latest retry: attempt, max, cause, wait
+        self.advisory: str | None = None  # e.g. the endpoint's state is unknown and the edit went ahead
         self.waking = False
         self.reused = 0
         self.throttled: int | None = None  # the endpoint's lowered in-flight limit
         self.endpoint: dict[str, Any] = {}  # state, phase and wait while the endpoint is not running
+        self.eta: float | None = None  # the endpoint's typical time per request (its recent median)
+        self.limit: int | None = None  # the endpoint's shared limit, when it caps this node's concurrency
+        self.price_per_hour = 0.0  # Settings > Friendli price per GPU-hour × the endpoint's GPUs, if known
+        self._busy: list[tuple[float, float]] = []  # (sent, answered) of each request, monotonic
         self.started = time.monotonic()
         self._events: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._bar = host.progress_bar(total, self.node)
@@ -44,22 +50,53 @@ class BatchProgress:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
+    @property
+    def endpoint_seconds(self) -> float:
+        """The time the endpoint worked for this run: the union of its requests' (sent, answered) spans."""
+        total, reach = 0.0, float("-inf")
+        for start, end in sorted(self._busy):
+            if end > reach:
+                total += end - max(start, reach)
+                reach = end
+        return total
+
+    @property
+    def cost(self) -> float | None:
+        """An estimate of what the endpoint time cost, when a price is set."""
+        return round(self.endpoint_seconds / 3600 * self.price_per_hour, 4) if self.price_per_hour else None
+
+    @property
+    def stored(self) -> bool:
+        """Every finished image came from the result store."""
+        return self.done > 0 and self.reused >= self.done
+
     def text(self) -> str:
         """E.g. ``0/8 done · 74.2 s · endpoint waking · downloading model · 72 s`` or ``8/8 done · 3.1 s · 3 reused``."""
         parts = [f"{self.done}/{self.total} done", f"{self.elapsed:.1f} s"]
-        if self.retries:
-            parts.append(f"retry {self.retries}")
+        if self.retry:
+            r = self.retry
+            parts.append(f"retry {r['attempt']}/{r['max']} · {r['cause']} · next in {r['wait']:.0f} s")
+        if self.advisory:
+            parts.append(self.advisory)
         if self.endpoint:
             parts.append(f"endpoint {STATE_WORDS.get(self.endpoint['endpoint_state'], 'starting')}")
             if self.endpoint.get("endpoint_phase"):
                 parts.append(PHASE_WORDS.get(self.endpoint["endpoint_phase"], "starting"))
-            parts.append(f"{self.endpoint['endpoint_wait']:.0f} s")
+            parts.append(f"{self.endpoint['endpoint_wait']:.0f} s · waking time is billed")
         elif self.waking:
-            parts.append("endpoint waking up")
+            parts.append("endpoint waking up · waking time is billed")
         if self.throttled:
             parts.append(f"throttled to {self.throttled} in flight")
-        if self.reused:
-            parts.append(f"{self.reused} reused")
+        elif self.limit:
+            parts.append(f"{self.limit} in flight (endpoint limit)")
+        if self.stored:
+            parts.append("from the result store · no endpoint time")
+        else:
+            if self.reused:
+                parts.append(f"{self.reused} reused")
+            if self._busy:
+                cost = f" ≈ ${self.cost:.2f}" if self.cost is not None else ""
+                parts.append(f"endpoint time {self.endpoint_seconds:.1f} s{cost}")
         return " · ".join(parts)
 
     def on_client_event(self, event: dict[str, Any]) -> None:
@@ -73,6 +110,7 @@ class BatchProgress:
         """One more image finished (the run's thread)."""
         self.done += 1
         self.waking = False
+        self.retry = None
         self.endpoint = {}
         if self._bar is not None:
             self._bar.update_absolute(self.done, self.total)
@@ -114,6 +152,15 @@ class BatchProgress:
             if kind == "retry":
                 self.retries += 1
                 self.waking = self.waking or bool(event.get("waking"))
+                if not event.get("waking") and event.get("attempt"):
+                    self.retry = {"attempt": event["attempt"], "max": event.get("max"),
+                                  "cause": event.get("reason"), "wait": round(float(event.get("wait") or 0), 1)}
+            elif kind == "advisory":
+                self.advisory = str(event.get("text"))
+            elif kind == "sent":
+                self.eta = event.get("expected")
+            elif kind == "answered":
+                self._busy.append((float(event["start"]), float(event["end"])))
             elif kind == "reused":
                 self.reused += 1
             elif kind == "throttled":
@@ -134,6 +181,9 @@ class BatchProgress:
         host.send_event(EVENT, {"node": self.node, "state": state, "done": self.done, "total": self.total,
                                 "elapsed": round(self.elapsed, 2), "retries": self.retries,
                                 "waking": self.waking, "reused": self.reused, "throttled": self.throttled,
+                                "retry": self.retry, "advisory": self.advisory, "eta": self.eta,
+                                "endpoint_s": round(self.endpoint_seconds, 2), "cost": self.cost,
+                                "limit": self.limit, "stored": self.stored,
                                 **self.endpoint, **extra})
         host.send_text(self.text(), self.node)
         self._sent_event = self._sent_text = now

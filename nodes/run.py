@@ -3,7 +3,8 @@
 A run is awaited by the node's coroutine while its work (encoding, HTTP, decoding) goes on in
 threads, so ComfyUI executes other nodes meanwhile. All runs in flight share one interruption:
 the host's interrupt flag is global and reset by whoever raises it, so the first run to see it
-stops every run, and a run that fails stops the others of the prompt too.
+stops every run. A run that fails, or that the host gives up on, drains instead: nothing new is
+sent, and requests already on the endpoint run to their answer and are kept in the result store.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 
 from ..client import prefs
 from ..client.api import EditedImage, FriendliImageClient, ImageLike
-from ..client.errors import FriendliCancelledError
+from ..client.errors import FriendliBatchError, FriendliCancelledError
 from ..client.request import EditRequest
 from ..client.runner import OrderedSlots, run_jobs
 from ..client.scheduler import run_cpu
@@ -31,12 +32,13 @@ _runs: set["NodeRun"] = set()
 _runs_lock = threading.Lock()
 
 
-def stop_all(error: FriendliCancelledError, *, but: "NodeRun | None" = None) -> None:
-    """Stop every run in flight (except ``but``)."""
+def stop_all(error: FriendliCancelledError, *, but: "NodeRun | None" = None, drain: bool = False) -> None:
+    """Stop every run in flight (except ``but``); with ``drain`` they send nothing new but finish
+    the requests already sent."""
     with _runs_lock:
         runs = [r for r in _runs if r is not but]
     for run in runs:
-        run.scope.cancel(error)
+        run.scope.drain(error) if drain else run.scope.cancel(error)
 
 
 def result_store(settings: prefs.Preferences) -> ResultStore | None:
@@ -65,22 +67,33 @@ class NodeRun:
         self.client = FriendliImageClient(
             service=endpoint.service, base_url=endpoint.base_url or None, team=endpoint.team or None,
             credentials_path=host.credentials_path(), trusted_hosts=settings.trusted_hosts,
-            max_in_flight=settings.max_in_flight, store=result_store(settings),
-            on_event=self.progress.on_client_event)
+            max_in_flight=settings.max_in_flight, memory_budget=settings.memory_budget_bytes,
+            store=result_store(settings), on_event=self.progress.on_client_event)
         try:
             self.client.check_ready(request)  # no key, an untrusted host, a bad field: before anything is sent
         except BaseException:
             self.client.close()
             raise
         self.request = request
+        self.settings = settings
         self.concurrency = max(1, int(concurrency))
+        if self.concurrency > settings.max_in_flight:  # the shared limit caps this node: say so
+            self.progress.limit = settings.max_in_flight
+        self.progress.price_per_hour = settings.price_per_gpu_hour
         self.scope = CancelScope(self.client.deadline)
         self._slots = OrderedSlots(self.concurrency)  # requests in flight, sent in job order
+        self._lock = threading.Lock()
+        self._work_done = False
+        self._detached = False  # the host gave up on the node while requests were in flight
 
     def __enter__(self) -> "NodeRun":
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if not self._detached:  # a detached run closes itself once its last request is answered
+            self._close()
+
+    def _close(self) -> None:
         self.scope.cancel()  # whatever is still running stops now
         self.client.close()
 
@@ -88,17 +101,22 @@ class NodeRun:
         """``fn(*args)`` on the process-wide CPU pool (encoding, decoding), stopped with the run."""
         return run_cpu(fn, *args, stop=self.scope.event)
 
+    def encode(self, fn: Callable[..., T], *args: Any) -> T:
+        """Like ``cpu`` for work before sending: stopped when the run drains too."""
+        return run_cpu(fn, *args, stop=self.scope.closed)
+
     def send(self, index: int, image: ImageLike | Sequence[ImageLike], request: EditRequest) -> list[EditedImage]:
         """Request ``index`` of the run: encoded on the CPU pool, then sent when one of the run's
         ``concurrency`` slots frees (in job order), so the next bodies are ready in time."""
+        no_new = self.scope.closed.is_set
         try:
-            body = self.cpu(self.client.body, request, image)
+            body = self.encode(self.client.body, request, image)
         except BaseException:
-            with self._slots.slot(index, lambda: self.scope.stopped):
+            with self._slots.slot(index, no_new):
                 pass  # let the requests after this one go on
             raise
-        with self._slots.slot(index, lambda: self.scope.stopped):
-            return self.client.send(body, self.scope)
+        with self._slots.slot(index, no_new):
+            return self.client.send(body, self.scope, self.cpu)
 
     async def execute(self, jobs: Sequence[Callable[[], T]], *, keep_failures: bool = False) -> list[T]:
         """Run the jobs on ``2 × concurrency`` threads (half of them prepare the next requests) and
@@ -117,8 +135,18 @@ class NodeRun:
                                        on_done=lambda index, value: self.progress.image_done(),
                                        keep_failures=keep_failures)
                 ok = True
+            except FriendliBatchError as exc:  # say whether the finished results were kept
+                result, ok = FriendliBatchError(exc.index, exc.total, exc.cause, finished=exc.finished,
+                                                stored=self.client.store is not None), False
+                result.__cause__ = exc.cause
             except BaseException as exc:  # noqa: BLE001 - handed to the coroutine
                 result, ok = exc, False
+            with self._lock:
+                self._work_done = True
+                detached = self._detached
+            if detached:
+                self._close()
+                return
             loop.call_soon_threadsafe(deliver, ok, result)
 
         with _runs_lock:
@@ -127,14 +155,19 @@ class NodeRun:
         try:
             threading.Thread(target=work, daemon=True, name="friendli-run").start()
             return await done
-        except asyncio.CancelledError:  # the host gave up on the prompt
-            self.scope.cancel()
+        except asyncio.CancelledError:  # the host gave up on the prompt: finish what was sent, in the background
+            self.scope.drain(FriendliCancelledError("stopped: the prompt ended"))
+            with self._lock:
+                self._detached = not self._work_done
             raise
         except BaseException as exc:
             cancelled = isinstance(exc, FriendliCancelledError) or host.is_interruption(exc)
             self.progress.report_failure(exc, cancelled)
-            stop_all(FriendliCancelledError("cancelled by the user" if cancelled else
-                                            "stopped: another Friendli node of this prompt failed"), but=self)
+            if cancelled:
+                stop_all(FriendliCancelledError("cancelled by the user"), but=self)
+            else:
+                stop_all(FriendliCancelledError("stopped: another Friendli node of this prompt failed"), but=self,
+                         drain=True)
             if isinstance(exc, FriendliCancelledError):
                 host.raise_interrupted(exc)
             raise

@@ -1,46 +1,112 @@
 """Wake the dedicated endpoints of a prompt as soon as it is queued, so their cold start overlaps
 everything that runs before the Friendli nodes.
 
-``on_prompt`` is a ``PromptServer.add_on_prompt_handler`` hook. The prompt is untrusted input:
-it is read defensively, never altered, and the key goes only to trusted hosts (config.key_allowed).
-Wakes run on daemon threads, at most one per (base URL, endpoint) at a time; failures are logged.
+``on_prompt`` is a ``PromptServer.add_on_prompt_handler`` hook. It only hands the prompt to one
+background worker and returns at once, whatever the prompt holds. The prompt is untrusted input:
+the worker reads it defensively and never alters it, wakes at most MAX_ENDPOINTS distinct endpoints
+per prompt (spellings of one endpoint count once), tries each endpoint at most once per
+WAKE_INTERVAL in the process, sends the key only to trusted hosts (config.key_allowed), and only
+logs failures.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import queue
 import threading
+import time
 from typing import Any
 
 from ..client import prefs
 from ..client.api import FriendliImageClient
-from ..client.config import CONTAINER, DEDICATED
+from ..client.config import BASE_URL_ENV, CONTAINER, DEDICATED, DEFAULT_BASE_URLS, endpoint_key
+from ..client.lifecycle import WAKE_INTERVAL
 from . import host
 from .endpoint import Endpoint, resolve
 
 log = logging.getLogger(__name__)
 
-EDIT_NODES = ("FriendliImageEdit", "FriendliMultiImageEdit")
-MAX_NODES = 10_000
+EDIT_NODES = ("FriendliImageEdit", "FriendliMultiImageEdit", "FriendliImageGenerate")
+MAX_NODES = 10_000  # nodes of a prompt looked at
+MAX_ENDPOINTS = 8  # distinct endpoints woken per prompt
+MAX_WAITING = 8  # prompts waiting for the worker; later ones are not looked at
+IDLE_EXIT = 5.0  # the worker ends after this many idle seconds (a new prompt starts it again)
 
-_waking: set[tuple[str, str]] = set()
+_prompts: queue.Queue[Any] = queue.Queue(MAX_WAITING)
 _lock = threading.Lock()
+_worker: threading.Thread | None = None
+_busy = 0  # prompts handed over and not yet finished
+_tried: dict[tuple[str, str], float] = {}  # endpoint key -> when the hook last tried it (monotonic)
 
 
 def on_prompt(json_data: Any) -> Any:
-    """The host's prompt hook: start waking the prompt's endpoints; always returns the prompt unchanged."""
+    """The host's prompt hook: hand the prompt to the wake worker; always returns it unchanged, at once."""
+    global _worker, _busy
     try:
-        settings = prefs.read(host.user_folder() / prefs.FILE_NAME)
-        if settings.wake_on_queue:
-            for endpoint in endpoints_of(json_data):
-                start_wake(endpoint, settings.trusted_hosts)
+        with _lock:
+            _prompts.put_nowait(json_data)
+            _busy += 1
+            if _worker is None or not _worker.is_alive():
+                _worker = threading.Thread(target=_work, daemon=True, name="friendli-wake")
+                _worker.start()
+    except queue.Full:
+        log.info("comfyui-friendli: many prompts queued at once; not waking endpoints for this one")
     except Exception as exc:  # noqa: BLE001 - a hook must never break queueing
         log.warning("comfyui-friendli: could not wake the prompt's endpoints: %s", type(exc).__name__)
     return json_data
 
 
+def wait_idle(timeout: float = 10.0) -> bool:
+    """Until every prompt handed over is done (tests); False on timeout."""
+    end = time.monotonic() + timeout
+    while _busy and time.monotonic() < end:
+        time.sleep(0.01)
+    return not _busy
+
+
+def reset() -> None:
+    """Forget which endpoints were tried (tests; a fresh start)."""
+    with _lock:
+        _tried.clear()
+
+
+def _work() -> None:
+    global _worker, _busy
+    while True:
+        try:
+            json_data = _prompts.get(timeout=IDLE_EXIT)
+        except queue.Empty:
+            with _lock:
+                if _prompts.empty():
+                    _worker = None
+                    return
+            continue
+        try:
+            _wake_prompt(json_data)
+        except Exception as exc:  # noqa: BLE001 - only an optimisation
+            log.warning("comfyui-friendli: could not wake the prompt's endpoints: %s", type(exc).__name__)
+        finally:
+            with _lock:
+                _busy -= 1
+
+
+def _wake_prompt(json_data: Any) -> None:
+    settings = prefs.read(host.user_folder() / prefs.FILE_NAME)
+    if not settings.wake_on_queue:
+        return
+    for endpoint in endpoints_of(json_data):
+        key, now = _key(endpoint), time.monotonic()
+        with _lock:
+            if now - _tried.get(key, float("-inf")) < WAKE_INTERVAL:
+                continue
+            _tried[key] = now
+        _wake(endpoint, settings.trusted_hosts)
+
+
 def endpoints_of(json_data: Any) -> list[Endpoint]:
-    """The distinct dedicated endpoints the prompt's edit nodes will use (literal widget values only)."""
+    """The distinct dedicated endpoints the prompt's edit nodes will use (literal widget values only),
+    at most MAX_ENDPOINTS."""
     prompt = json_data.get("prompt") if isinstance(json_data, dict) else None
     if not isinstance(prompt, dict):
         return []
@@ -52,7 +118,9 @@ def endpoints_of(json_data: Any) -> list[Endpoint]:
         endpoint = resolve(_linked_endpoint(prompt, inputs.get("endpoint")), _text(inputs.get("endpoint_id")),
                            _text(inputs.get("adapter_route")))
         if endpoint.service == DEDICATED and endpoint.endpoint_id:
-            found[(endpoint.base_url, endpoint.endpoint_id)] = endpoint
+            found.setdefault(_key(endpoint), endpoint)
+            if len(found) >= MAX_ENDPOINTS:
+                break
     return list(found.values())
 
 
@@ -70,22 +138,18 @@ def _linked_endpoint(prompt: dict[str, Any], link: Any) -> Endpoint | None:
     return Endpoint(service, *(_text(inputs.get(k)) for k in ("endpoint_id", "adapter_route", "base_url", "team")))
 
 
+def _key(endpoint: Endpoint) -> tuple[str, str]:
+    """One key for every spelling of the endpoint (an empty base URL is the one the client will use)."""
+    base = endpoint.base_url or os.environ.get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URLS[DEDICATED]
+    return endpoint_key(base, endpoint.endpoint_id)
+
+
 def _text(value: Any) -> str:
     return value.strip()[:512] if isinstance(value, str) else ""
 
 
-def start_wake(endpoint: Endpoint, trusted_hosts: tuple[str, ...]) -> bool:
-    """Wake ``endpoint`` on a daemon thread unless a wake for it is already in flight; False if skipped."""
-    key = (endpoint.base_url, endpoint.endpoint_id)
-    with _lock:
-        if key in _waking:
-            return False
-        _waking.add(key)
-    threading.Thread(target=_wake, args=(endpoint, trusted_hosts, key), daemon=True, name="friendli-wake").start()
-    return True
-
-
-def _wake(endpoint: Endpoint, trusted_hosts: tuple[str, ...], key: tuple[str, str]) -> None:
+def _wake(endpoint: Endpoint, trusted_hosts: tuple[str, ...]) -> None:
+    """Ask the endpoint's state and wake it if it sleeps (at most two requests); failures are logged."""
     try:
         with FriendliImageClient(base_url=endpoint.base_url or None, team=endpoint.team or None,
                                  credentials_path=host.credentials_path(), trusted_hosts=trusted_hosts,
@@ -97,6 +161,3 @@ def _wake(endpoint: Endpoint, trusted_hosts: tuple[str, ...], key: tuple[str, st
                 log.info("comfyui-friendli: waking endpoint %s for the queued prompt", endpoint.endpoint_id)
     except Exception as exc:  # noqa: BLE001 - only an optimisation: the node checks again when it runs
         log.info("comfyui-friendli: not waking endpoint %s: %s", endpoint.endpoint_id, exc)
-    finally:
-        with _lock:
-            _waking.discard(key)

@@ -7,6 +7,7 @@ the real host.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -29,7 +30,9 @@ def test_progress_bar_events_and_text_carry_the_node_id(nodes, online, fake_host
     assert fake_host.bar == [(1, 4), (2, 4), (3, 4), (4, 4)]
     events = fake_host.progress_events()
     assert events[0] | {"elapsed": 0} == {"node": "12", "state": "running", "done": 0, "total": 4, "elapsed": 0,
-                                          "retries": 0, "waking": False, "reused": 0, "throttled": None}
+                                          "retries": 0, "waking": False, "reused": 0, "throttled": None,
+                                          "retry": None, "advisory": None, "eta": None, "endpoint_s": 0,
+                                          "cost": None, "limit": None, "stored": False}
     assert events[-1]["state"] == "done" and events[-1]["done"] == 4 and events[-1]["seeds"] == [7, 8, 9, 10]
     assert len(events) <= 3  # start, at most one throttled update (4 images finish within 0.25 s), end
     assert {(sid, data["node"]) for _, data, sid, _ in fake_host.events} == {("client-1", "12")}  # from any thread
@@ -43,7 +46,7 @@ def test_retries_and_waking_are_reported(nodes, online, fake_host):
     events = fake_host.progress_events()
     assert events[-1]["state"] == "done" and events[-1]["retries"] == 2
     assert any(e["waking"] for e in events[:-1])
-    assert any("retry 2" in text for text, _ in fake_host.texts)
+    assert any(re.search(r"retry 1/5 · HTTP 503 · next in \d+ s", text) for text, _ in fake_host.texts)
     assert any("endpoint waking up" in text for text, _ in fake_host.texts)
 
 

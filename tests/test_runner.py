@@ -29,7 +29,7 @@ def test_first_failure_names_the_job(runner, client_pkg):
     with pytest.raises(client_pkg.FriendliBatchError, match="image 2 of 3 failed: bad pixels") as info:
         runner.run_jobs([lambda: 1, boom, lambda: 3], workers=1)
     assert info.value.index == 1 and isinstance(info.value.cause, ValueError)
-    assert info.value.__cause__ is info.value.cause  # the failing image's own traceback is kept
+    assert info.value.__cause__ is info.value.cause  # chained; its traceback is dropped (no buffers kept alive)
     with pytest.raises(ValueError):  # a single job raises its own error
         runner.run_jobs([boom])
 

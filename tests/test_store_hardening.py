@@ -148,8 +148,11 @@ def test_nothing_to_keep_is_not_kept(store_mod, tmp_path):
     assert store.stats()["entries"] == 0
 
 
-def test_the_key_sees_only_service_host_and_body(store_mod):
-    assert list(inspect.signature(store_mod.request_key).parameters) == ["service", "api_host", "body"]
+def test_the_key_sees_service_host_credential_fingerprint_and_body(store_mod):
+    assert list(inspect.signature(store_mod.request_key).parameters) == ["service", "api_host", "body", "credential"]
+    fingerprint = store_mod.credential_fingerprint
+    assert fingerprint(TOKEN, "t") != fingerprint(TOKEN, "u") != fingerprint("flp_other", "u")
+    assert TOKEN not in fingerprint(TOKEN, None) and len(fingerprint(TOKEN, None)) == 64
 
 
 def test_no_key_or_team_in_the_folder(client_pkg, store_mod, emulator, tmp_path):

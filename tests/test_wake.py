@@ -30,9 +30,7 @@ def edit_node(endpoint_id="test-endpoint", link=None):
 
 
 def settle(wake, timeout=5.0):
-    end = time.monotonic() + timeout
-    while wake._waking and time.monotonic() < end:
-        time.sleep(0.02)
+    assert wake.wait_idle(timeout)
 
 
 def test_two_nodes_on_one_sleeping_endpoint_send_one_wake(wake, emulator, monkeypatch):
