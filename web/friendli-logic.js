@@ -317,7 +317,7 @@ export function progressLines(state, now, lang = "en") {
     cost.push(t("progress.endpointTime", { time: formatDuration(state.endpointS, lang) }));
     if (state.cost !== undefined) cost.push(costText(state.cost));
   }
-  if (running && state.endpointState) cost.push(t("progress.wakingBilled"));
+  if (running && (state.endpointState || state.waking)) cost.push(t("progress.wakingBilled"));
   if (state.advisory) cost.push(advisoryText(state.advisory, lang));
   if (state.state === "error" && state.kept) {
     cost.push(state.kept === 1 ? t("progress.keptOne") : t("progress.kept", { n: state.kept }));

@@ -237,7 +237,7 @@ function renderToggle(field, testid, aria) {
 
 function renderChoice(field, testid, aria, values) {
   return () => {
-    const select = stopKeys(el("select", { className: "friendli-input friendli-narrow", ariaLabel: tr(aria) }));
+    const select = stopKeys(el("select", { className: "friendli-input friendli-choice", ariaLabel: tr(aria) }));
     select.append(...values.map((value) => el("option", { value, textContent: tr(`headless.${value}`) })));
     select.dataset.testid = testid;
     const out = line(`${testid}-message`);

@@ -39,7 +39,7 @@ test("running line: done/total and elapsed, the clock ticks between events", () 
 
 test("retries and waking endpoint", () => {
   const s = applyProgress(null, ev({ retries: 2, waking: true }), 0);
-  assert.deepEqual(progressLines(s, 0), ["3/8 done · 12.4 s · retry 2 · endpoint waking up"]);
+  assert.deepEqual(progressLines(s, 0), ["3/8 done · 12.4 s · retry 2 · endpoint waking up", "waking time is billed"]);
 });
 
 test("done shows the seeds, with the clock stopped", () => {
@@ -287,9 +287,9 @@ test("an error keeps finished results: the line says re-queue sends only the res
   assert.equal(progressLines(applyProgress(null, ev({ state: "error", kept: 0, message: "x" }), 0), 0).length, 2);
 });
 
-test("old events (none of the new fields) render as before", () => {
+test("old events (none of the new fields) render as before, waking now said to be billed", () => {
   const old = applyProgress(null, { node: "7", state: "running", done: 1, total: 1, elapsed: 3, retries: 1, waking: true }, 0);
-  assert.deepEqual(progressLines(old, 0), ["1/1 done · 3.0 s · retry 1 · endpoint waking up"]);
+  assert.deepEqual(progressLines(old, 0), ["1/1 done · 3.0 s · retry 1 · endpoint waking up", "waking time is billed"]);
   assert.equal(barMode(old), "determinate");
   assert.equal(progressFraction(old, 0), 1);
 });
