@@ -23,20 +23,18 @@ import hashlib
 import hmac
 import json
 import secrets
-import select
 import socket
-import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import endpoints as beta
 from .contract import reject_constant, validate
 from .endpoints import EmulatedEndpoint
+from .faults import FAULTS, answer_fault
+from .plumbing import FileHandler, Handler, RecordedRequest, Server, hung_up
 from .stand_in import b64 as _b64
 from .stand_in import encode_image, stand_in_edit, stand_in_generate
 
@@ -47,102 +45,9 @@ ROUTES = {  # path -> (service, operation)
     "/dedicated/v1/images/generations": ("dedicated", "generate"),
     "/v1/images/generations": ("container", "generate"),
 }
-FAULTS: dict[str, set[str]] = {  # kind -> accepted params
-    "status": {"status", "retry_after", "body"}, "sleeping": {"retry_after"}, "drop": set(),
-    "garbage": set(), "html": {"status"}, "no_data": set(), "empty_data": set(),
-    "bad_base64": set(), "latency": {"seconds"}, "url_missing": set(),
-}
 _INVALID = object()  # a body that is not JSON
+__all__ = ["FAULTS", "MAX_BODY_BYTES", "Emulator", "RecordedRequest"]
 
-
-@dataclass
-class RecordedRequest:
-    """One request as the emulator received it."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any  # parsed JSON, or None when absent or not JSON
-    raw: bytes
-    time: float = field(default_factory=time.monotonic)
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        """A header value, looked up case-insensitively."""
-        lname = name.lower()
-        return next((v for k, v in self.headers.items() if k.lower() == lname), default)
-
-
-# ---- HTTP plumbing -----------------------------------------------------------------------------
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-    emulator: Emulator
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], OSError):  # disconnects are normal; bugs are not
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 60
-    server: _Server
-    files = False  # True for the file server
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.emulator._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.emulator._track(self.connection, add=False)
-
-    def _dispatch(self) -> None:
-        emu = self.server.emulator
-        emu._handle_file(self) if self.files else emu._handle_api(self)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
-
-    due = 0.0  # monotonic time before which the answer is not written (the emulated latency)
-    cache_key: bytes | None = None  # set when a 200 answer of this request may be cached
-
-    def reply(self, status: int, body: Any, headers: dict[str, str] | None = None,
-              ctype: str | None = None) -> None:
-        if isinstance(body, (dict, list)):
-            data, ctype = json.dumps(body).encode(), ctype or "application/json"
-        elif isinstance(body, str):
-            data, ctype = body.encode(), ctype or "text/plain; charset=utf-8"
-        else:
-            data, ctype = body, ctype or "application/octet-stream"
-        emulator = self.server.emulator
-        if not emulator._sleep(self.due - time.monotonic(), self.connection):  # not before it is due
-            self.close_connection = True  # stopped, or the client hung up, meanwhile
-            return emulator._answered(self)
-        emulator._answered(self)
-        if self.cache_key is not None and status == 200:
-            emulator._remember(self.cache_key, (status, body, headers, ctype))
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-
-class _FileHandler(_Handler):
-    files = True
-
-
-# ---- the emulator ------------------------------------------------------------------------------
 
 class Emulator:
     """Local emulator of the Dedicated and Container image services (see module docstring).
@@ -176,7 +81,7 @@ class Emulator:
         self._faults: deque[tuple[str, dict[str, Any]]] = deque()
         self._files: dict[str, bytes] = {}
         self._conns: set[socket.socket] = set()
-        self._servers: list[_Server] = []
+        self._servers: list[Server] = []
         self._threads: list[threading.Thread] = []
         self._seed_counter = 0
 
@@ -206,8 +111,8 @@ class Emulator:
             return self
         self._stop.clear()
         try:
-            for handler, port in zip((_Handler, _FileHandler), self._ports):
-                srv = _Server((self.host, port), handler)
+            for handler, port in zip((Handler, FileHandler), self._ports):
+                srv = Server((self.host, port), handler)
                 srv.emulator = self
                 self._servers.append(srv)
         except BaseException:
@@ -283,11 +188,11 @@ class Emulator:
         """Sleep in small slices; False when the emulator stopped or the client hung up meanwhile."""
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
-            if self._stop.wait(min(left, 0.05)) or (conn is not None and _hung_up(conn)):
+            if self._stop.wait(min(left, 0.05)) or (conn is not None and hung_up(conn)):
                 return False
         return not self._stop.is_set()
 
-    def _record(self, h: _Handler, into: list[RecordedRequest]) -> RecordedRequest | None:
+    def _record(self, h: Handler, into: list[RecordedRequest]) -> RecordedRequest | None:
         """Read the body and record the request; None (after answering) when the body is unreadable."""
         rec = RecordedRequest(h.command, h.path, dict(h.headers.items()), None, b"")
         with self._lock:
@@ -300,7 +205,7 @@ class Emulator:
         rec.raw = h.rfile.read(int(length))
         return rec
 
-    def _handle_file(self, h: _Handler) -> None:
+    def _handle_file(self, h: Handler) -> None:
         if self._record(h, self.file_requests) is None:
             return
         path = urlsplit(h.path).path
@@ -313,7 +218,7 @@ class Emulator:
         else:
             h.reply(200, data, ctype="image/png")
 
-    def _handle_api(self, h: _Handler) -> None:
+    def _handle_api(self, h: Handler) -> None:
         match = beta.ROUTE.match(urlsplit(h.path).path)
         if match and self.lifecycle_routes:
             return self._handle_beta(h, *match.groups())
@@ -326,7 +231,7 @@ class Emulator:
         finally:
             self._answered(h)
 
-    def _handle_beta(self, h: _Handler, endpoint_id: str | None, action: str | None) -> None:
+    def _handle_beta(self, h: Handler, endpoint_id: str | None, action: str | None) -> None:
         """The beta endpoint routes: list, get (spec), status, wake, sleep."""
         if self._record(h, self.lifecycle_requests if action else self.endpoint_requests) is None:
             return
@@ -339,7 +244,7 @@ class Emulator:
             if len(self._cache) < 4096:
                 self._cache[key] = answer
 
-    def _answered(self, h: _Handler) -> None:
+    def _answered(self, h: Handler) -> None:
         """The request stops counting as in flight (before its answer is written, so the client's
         next request can never be counted together with it)."""
         if getattr(h, "counted", False):
@@ -347,7 +252,7 @@ class Emulator:
             with self._lock:
                 self.in_flight -= 1
 
-    def _answer_api(self, h: _Handler) -> None:
+    def _answer_api(self, h: Handler) -> None:
         rec = self._record(h, self.requests)
         if rec is None:
             return
@@ -372,45 +277,13 @@ class Emulator:
             if cached is not None:
                 return h.reply(*cached)
         try:
-            if kind is None or not self._answer_fault(h, kind, params, service, rec.body):
+            if kind is None or not answer_fault(h, kind, params, service, rec.body):
                 self._answer_image(h, service, op, body, keep_file=kind != "url_missing")
         except Exception as exc:  # a bug in the emulator: say so instead of dropping the connection
             h.reply(500, {"detail": f"Emulator internal error: {exc!r}"})
         return None
 
-    def _answer_fault(self, h: _Handler, kind: str, params: dict[str, Any], service: str,
-                      body: Any) -> bool:
-        """Answer the request as the fault says; False when the normal answer should follow."""
-        if kind in ("latency", "url_missing"):
-            return False
-        status = int(params.get("status", {"sleeping": 503, "html": 502}.get(kind, 500)))
-        title = f"{status} {h.responses.get(status, ('Error',))[0]}"
-        if kind == "drop":
-            h.close_connection = True
-        elif kind in ("status", "sleeping"):
-            retry = params.get("retry_after", 1 if kind == "sleeping" else None)
-            detail = ("Endpoint is sleeping and is now waking up; retry later" if kind == "sleeping"
-                      else f"Emulated error: {title}")
-            payload = params.get("body") if params.get("body") is not None else {"detail": detail}
-            h.reply(status, payload, {} if retry is None else {"Retry-After": str(retry)})
-        elif kind == "garbage":
-            h.reply(200, b"<<this is not JSON>> \x00\xff", ctype="application/json")
-        elif kind == "html":
-            page = f"<html><head><title>{title}</title></head><body><h1>{title}</h1><hr>nginx</body></html>"
-            h.reply(status, page, ctype="text/html")
-        elif kind == "no_data":
-            h.reply(200, {})
-        elif kind == "empty_data":
-            h.reply(200, {"image": ""} if service == "container" else {"data": []})
-        elif kind == "bad_base64":
-            junk = _b64(b"this is definitely not an image")
-            fmt = body.get("response_format") if isinstance(body, dict) else None
-            fmt = fmt if fmt in ("raw", "png", "jpeg", "jpg") else "png"
-            h.reply(200, {"image": junk} if service == "container"
-                    else {"data": [{"b64_json": junk, "seed": 0, "response_format": fmt}]})
-        return True
-
-    def _answer_image(self, h: _Handler, service: str, op: str, body: Any, keep_file: bool) -> None:
+    def _answer_image(self, h: Handler, service: str, op: str, body: Any, keep_file: bool) -> None:
         """An edit or a generation (``op``), after the checks the real service makes."""
         if service == "dedicated" and not self._authorized(h.headers.get("Authorization")):
             return h.reply(401, {"detail": "Invalid or missing API key"})
@@ -467,12 +340,3 @@ class Emulator:
             return None
         with self._lock:
             return self._files.get(url[len(own):])
-
-
-def _hung_up(conn: socket.socket) -> bool:
-    """True when the peer closed or shut down its side (readable, and nothing to read)."""
-    try:
-        readable, _, _ = select.select([conn], [], [], 0)
-        return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
-    except (OSError, ValueError):
-        return True
