@@ -110,12 +110,13 @@ class ResultStore:
                 log.warning("comfyui-friendli: could not read the result store (%s)",
                             exc.strerror or type(exc).__name__)
             return None
+        seen = os.fstat(fd)
+        if not stat.S_ISREG(seen.st_mode):
+            os.close(fd)
+            log.warning("comfyui-friendli: removing %s from the result store: not a regular file", path.name)
+            _unlink_if_same(path, seen)
+            return None
         with os.fdopen(fd, "rb") as f:
-            seen = os.fstat(f.fileno())
-            if not stat.S_ISREG(seen.st_mode):
-                log.warning("comfyui-friendli: removing %s from the result store: not a regular file", path.name)
-                _unlink_if_same(path, seen)
-                return None
             try:
                 results = _read_entry(f, seen.st_size, self.max_bytes)
             except (OSError, ValueError, RecursionError):

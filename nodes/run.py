@@ -82,6 +82,7 @@ class NodeRun:
         self.progress.price_per_hour = settings.price_per_gpu_hour
         self.scope = CancelScope(self.client.deadline)
         self._slots = OrderedSlots(self.concurrency)  # requests in flight, sent in job order
+        self.keep_failures = False  # set by ``execute``
         self._lock = threading.Lock()
         self._work_done = False
         self._detached = False  # the host gave up on the node while requests were in flight
@@ -116,7 +117,12 @@ class NodeRun:
                 pass  # let the requests after this one go on
             raise
         with self._slots.slot(index, no_new):
-            return self.client.send(body, self.scope, self.cpu)
+            try:
+                return self.client.send(body, self.scope, self.cpu)
+            except Exception as exc:
+                if not self.keep_failures and not isinstance(exc, FriendliCancelledError):
+                    self.scope.drain()  # before the slot frees: the next request must not leave
+                raise
 
     async def execute(self, jobs: Sequence[Callable[[], T]], *, keep_failures: bool = False) -> list[T]:
         """Run the jobs on ``2 × concurrency`` threads (half of them prepare the next requests) and
@@ -124,6 +130,7 @@ class NodeRun:
         exceptions with ``keep_failures``."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[list[T]] = loop.create_future()
+        self.keep_failures = keep_failures
 
         def deliver(ok: bool, value: Any) -> None:
             if not done.done():
