@@ -127,6 +127,25 @@ def test_settings_panel_and_live_progress(comfy, emulator, artifacts):
             page.locator("[data-testid=friendli-status]").filter(has_text=f"Key saved (…{TOKEN[-4:]})").wait_for()
             assert page.locator("[data-testid=friendli-token]").input_value() == ""
             page.screenshot(path=artifacts / "settings-panel.png")
+            page.locator("[data-testid=friendli-endpoint-id]").fill("test-endpoint")
+            page.locator("[data-testid=friendli-test-connection]").click()
+            tested = page.locator("[data-testid=friendli-endpoint-message]")
+            page.wait_for_function("!document.querySelector('[data-testid=friendli-endpoint-message]')"
+                                   ".textContent.endsWith('…')", timeout=30_000)
+            tested_text = tested.inner_text()
+            page.screenshot(path=artifacts / "settings-test-connection.png")
+            # the answer with the endpoint's spec (a real endpoint's): one long line that wraps in the panel
+            info = {"available": True, "endpoint_id": "test-endpoint", "status": "RUNNING", "phase": None,
+                    "info": {"name": "my-flux-kontext-endpoint", "gpu_type": "NVIDIA A100 80GB", "num_gpu": 2,
+                             "replicas_current": 1, "replicas_min": 0, "replicas_max": 2, "cooldown_s": 300,
+                             "running_s": 4320}}
+            page.route("**/friendli/endpoint/status", lambda route: route.fulfill(
+                status=200, content_type="application/json", body=json.dumps(info)))
+            page.locator("[data-testid=friendli-test-connection]").click()
+            tested.filter(has_text="my-flux-kontext-endpoint").wait_for(timeout=10_000)
+            info_text = tested.inner_text()
+            page.screenshot(path=artifacts / "settings-endpoint-info.png")
+            page.unroute("**/friendli/endpoint/status")
             assert json.loads(cred_file.read_text()) == {"token": TOKEN, "team": TEAM}
             assert stat.S_IMODE(cred_file.stat().st_mode) == 0o600
             page.keyboard.press("Escape")
@@ -173,7 +192,10 @@ def test_settings_panel_and_live_progress(comfy, emulator, artifacts):
         finally:
             browser.close()
 
+    assert "test-endpoint" in tested_text, tested_text
+    assert "NVIDIA A100 80GB × 2 · replicas 1 (min 0, max 2) · cooldown 5 min · running 1 h 12 min" in info_text, info_text
     assert f"0/{BATCH} done" in waking_text and "retry 1" in waking_text, waking_text
+    assert "waking time is billed" in waking_text, waking_text
     assert f"/{BATCH} done" in running_text, running_text
     assert f"{BATCH}/{BATCH} done" in done_text and "seed" in done_text, done_text
     assert "retry 1" in done_text, done_text  # the sleeping answer was retried
