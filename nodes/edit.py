@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from ..client.errors import FriendliInputError
+from . import host
 from .endpoint import ENDPOINT_TYPE, Endpoint, resolve
 from .run import NodeRun, edit_request
 
@@ -63,7 +65,15 @@ def _inputs(image: dict[str, Any], *, seed_tooltip: str, size_tooltip: str, mask
     }
 
 
-class FriendliImageEdit:
+class SyncOnOldHosts:
+    """ComfyUI before 0.3.45 cannot await a node: there ``FUNCTION`` names ``edit_sync``, which runs the
+    same coroutine to the end (same results; the node then holds the graph while it waits)."""
+
+    def edit_sync(self, **inputs: Any) -> Any:
+        return asyncio.run(self.edit(**inputs))  # type: ignore[attr-defined]
+
+
+class FriendliImageEdit(SyncOnOldHosts):
     """Edit every image of a batch with one prompt, one request per image."""
 
     CATEGORY = "Friendli"
@@ -76,7 +86,7 @@ class FriendliImageEdit:
                        "The seed of each image as the endpoint reports it, comma-separated.",
                        "1 over every pixel of an image that failed (kept unchanged with on_failure = keep "
                        "original), 0 elsewhere.")
-    FUNCTION = "edit"
+    FUNCTION = host.node_function("edit")
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:
@@ -144,7 +154,7 @@ class FriendliImageEdit:
             return out, node_run.succeed(seeds, failed), tensors.failed_mask(out, failed)
 
 
-class FriendliMultiImageEdit:
+class FriendliMultiImageEdit(SyncOnOldHosts):
     """Send several reference images in one request (the list form of ``image``)."""
 
     CATEGORY = "Friendli"
@@ -154,7 +164,7 @@ class FriendliMultiImageEdit:
     RETURN_TYPES = ("IMAGE", "STRING")
     RETURN_NAMES = ("image", "seeds")
     OUTPUT_TOOLTIPS = ("The image(s) the endpoint returns.", "The seed(s) the endpoint reports, comma-separated.")
-    FUNCTION = "edit"
+    FUNCTION = host.node_function("edit")
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:

@@ -6,6 +6,7 @@ loads), so outside ComfyUI each function is inert and importing this module cost
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 from pathlib import Path
@@ -48,10 +49,27 @@ def raise_interrupted(cause: BaseException) -> None:
     raise mm.InterruptProcessingException() from cause
 
 
+def supports_async() -> bool:
+    """Whether the host runs ``async def`` node functions and takes ``ProgressBar(node_id=)``: both arrived
+    in ComfyUI 0.3.45; older hosts would take the coroutine itself as the output. True outside ComfyUI."""
+    bar = getattr(_module("comfy.utils"), "ProgressBar", None)
+    try:
+        return bar is None or "node_id" in inspect.signature(bar.__init__).parameters
+    except (TypeError, ValueError):
+        return True
+
+
+def node_function(name: str) -> str:
+    """The FUNCTION of an async node: ``name``, or on hosts before 0.3.45 its synchronous twin ``name_sync``."""
+    return name if supports_async() else f"{name}_sync"
+
+
 def progress_bar(total: int, node_id: str | None) -> Any:
-    """comfy.utils.ProgressBar(total, node_id), or None outside ComfyUI."""
+    """comfy.utils.ProgressBar(total, node_id) (without the id on hosts before 0.3.45), or None outside ComfyUI."""
     utils = _module("comfy.utils")
-    return utils.ProgressBar(total, node_id=node_id) if utils is not None else None
+    if utils is None:
+        return None
+    return utils.ProgressBar(total, node_id=node_id) if supports_async() else utils.ProgressBar(total)
 
 
 def send_event(event: str, data: dict[str, Any]) -> None:
