@@ -72,7 +72,7 @@ class Emulator:
         self.endpoint_requests: list[RecordedRequest] = []  # the list and get (spec) routes
         self.lifecycle_routes = lifecycle_routes  # False: a server without the beta endpoint routes (404)
         self.latency = 0.0  # each image request is answered this many seconds after it arrived, its work included
-        self.cache_responses = False  # answer a byte-identical edit request with its first answer
+        self.cache_responses = False  # answer a byte-identical image request with its first answer
         self._cache: dict[bytes, tuple[Any, ...]] = {}
         self.output_size: tuple[int, int] | None = None
         self.in_flight = self.max_in_flight = 0  # API requests being answered now / at most at once
@@ -95,8 +95,8 @@ class Emulator:
         return next(iter(self.endpoints.values()))
 
     def add_endpoint(self, endpoint_id: str, **spec: Any) -> EmulatedEndpoint:
-        """A new known endpoint, RUNNING; ``spec`` overrides fields of its spec (JSON names, e.g.
-        ``name``, ``gpuType``, ``numGpu``, ``projectId``, ``autoscalingMax``)."""
+        """A new known endpoint (replacing one of that id), RUNNING; ``spec`` overrides fields of its
+        spec (JSON names, e.g. ``name``, ``gpuType``, ``numGpu``, ``projectId``, ``autoscalingMax``)."""
         endpoint = self.endpoints[endpoint_id] = EmulatedEndpoint(endpoint_id, **spec)
         return endpoint
 
