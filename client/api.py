@@ -97,6 +97,7 @@ class FriendliImageClient:
         self.deadline = deadline
         self.max_in_flight = max_in_flight
         self.memory_budget = memory_budget
+        self.describe_endpoint = False  # also ask the endpoint's spec before the first edit (GPU count)
         self.store = store
         self.status_poll = status_poll
         self.on_event = on_event
@@ -273,6 +274,13 @@ class FriendliImageClient:
                 except FriendliError:
                     scope.check_new()  # a stop, the deadline or a drain is why: say that
                     self._emit({"type": "advisory", "text": "status unknown · sending anyway"})
+                if self.describe_endpoint:  # GPUs for the cost estimate; as advisory as the state
+                    try:
+                        info = lifecycle.info(endpoint_id)
+                    except FriendliError:
+                        info = None
+                    if info and info["num_gpu"]:
+                        self._emit({"type": "endpoint_info", "num_gpu": info["num_gpu"]})
             self._running.add(endpoint_id)
 
     def _throttle(self, limiter: EndpointLimiter, status: int, admission: int) -> None:

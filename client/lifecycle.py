@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timezone
 import threading
 import time
 from collections.abc import Callable
@@ -53,6 +54,7 @@ class EndpointStatus:
     status: str
     phase: str | None = None
     error_code: str | None = None
+    updated_at: float | None = None  # when the state last changed (Unix time), if the server says
 
     @classmethod
     def parse(cls, data: Any) -> "EndpointStatus | None":
@@ -63,12 +65,23 @@ class EndpointStatus:
         phase, code = data.get("phase"), data.get("errorCode")
         return cls(status if status in STATUSES else "UNKNOWN",
                    phase.upper() if isinstance(phase, str) and phase.upper() in PHASES else None,
-                   _code(code))
+                   _code(code), _time(data.get("updatedAt")))
 
     def words(self) -> str:
         """E.g. ``waking · downloading model``."""
         text = self.status.lower()
         return f"{text} · {self.phase.lower().replace('_', ' ')}" if self.phase else text
+
+
+def _time(value: Any) -> float | None:
+    """An ISO 8601 time from the server as Unix time, or None."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def _code(code: Any) -> str | None:
@@ -152,8 +165,25 @@ class Lifecycle:
             if stop.wait(wait):
                 raise FriendliCancelledError("cancelled while waiting for the endpoint")
 
+    def info(self, endpoint_id: str) -> dict[str, Any] | None:
+        """The endpoint's spec for people (``GET /dedicated/beta/endpoint/{id}``): name, GPU type and count,
+        replicas (current, min, max) and the autoscaling cooldown, each None when the answer lacks it or
+        holds something else; None when the route is unavailable."""
+        data = self._get_json(self._url(endpoint_id, ""), "info", False)
+        if not isinstance(data, dict):
+            return None
+        return {"name": _short(data.get("name")), "gpu_type": _short(data.get("gpuType")),
+                **{key: _count(data.get(field)) for key, field in SPEC_COUNTS.items()}}
+
+    def _url(self, endpoint_id: str, action: str) -> str:
+        return f"{self.base_url}/dedicated/beta/endpoint/{quote(endpoint_id, safe='')}" + (f"/{action}" if action else "")
+
     def _call(self, method: str, endpoint_id: str, action: str, strict: bool) -> EndpointStatus | None:
-        url = f"{self.base_url}/dedicated/beta/endpoint/{quote(endpoint_id, safe='')}/{action}"
+        return EndpointStatus.parse(self._get_json(self._url(endpoint_id, action), action, strict, method))
+
+    def _get_json(self, url: str, action: str, strict: bool, method: str = "GET") -> Any:
+        """The JSON of a 200 answer (at most ERROR_BODY_MAX read), or None. Raises for a rejected key, and
+        with ``strict`` for an unknown endpoint or a failed wake or sleep."""
         try:
             response = self.session.request(method, url, headers=self.headers, timeout=self.timeout,
                                             allow_redirects=False, stream=True, proxies=proxies_for(url))
@@ -165,16 +195,32 @@ class Lifecycle:
         code = response.status_code
         if code == 401 or strict and code in (403, 404):
             raise error_for_status(code, body, self.base_url, _secrets(self.headers))
-        if strict and action != "status" and code != 200 and code != 405:
+        if strict and action in ("wake", "sleep") and code != 200 and code != 405:
             text, _ = server_detail(body, _secrets(self.headers))
             raise FriendliError(f"the endpoint could not {action}: HTTP {code}{': ' + text if text else ''}. "
                                 "Try again, or use Friendli Suite > Endpoints", status=code)
         if code != 200:
-            return None  # the state is unknown; the edit itself will tell
+            return None  # unknown; the edit itself will tell
         try:
-            return EndpointStatus.parse(json.loads(body))
+            return json.loads(body)
         except (ValueError, RecursionError):
             return None
+
+
+SPEC_COUNTS = {"num_gpu": "numGpu", "replicas_current": "currReplicaCnt", "replicas_min": "autoscalingMin",
+               "replicas_max": "autoscalingMax", "cooldown_s": "autoscalingCooldown"}
+
+
+def _short(value: Any) -> str | None:
+    """Text from the server for a line in the UI: printable, at most 80 characters, no key."""
+    if not isinstance(value, str):
+        return None
+    text = "".join(c for c in scrub(value[:200]) if c.isprintable()).strip()[:80]
+    return text or None
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10**7 else None
 
 
 def _secrets(headers: dict[str, str]) -> tuple[str, ...]:

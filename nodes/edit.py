@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..client.errors import FriendliInputError
-from . import host
+from . import host, validate
 from .endpoint import ENDPOINT_TYPE, Endpoint, resolve
 from .run import NodeRun, edit_request
 
@@ -67,7 +67,13 @@ def _inputs(image: dict[str, Any], *, seed_tooltip: str, size_tooltip: str, mask
 
 class SyncOnOldHosts:
     """ComfyUI before 0.3.45 cannot await a node: there ``FUNCTION`` names ``edit_sync``, which runs the
-    same coroutine to the end (same results; the node then holds the graph while it waits)."""
+    same coroutine to the end (same results; the node then holds the graph while it waits). Setup
+    problems are found when the prompt is queued (``VALIDATE_INPUTS``)."""
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, prompt: Any = None, endpoint_id: Any = None,
+                        endpoint: Any = validate.NOT_LINKED) -> bool | str:
+        return validate.edit_node(prompt, endpoint_id, endpoint)
 
     def edit_sync(self, **inputs: Any) -> Any:
         return asyncio.run(self.edit(**inputs))  # type: ignore[attr-defined]

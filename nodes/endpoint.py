@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..client.config import BASE_URL_ENV, CONTAINER, DEDICATED, SERVICES, TEAM_ENV
 from ..client.errors import FriendliInputError
@@ -64,6 +65,12 @@ class FriendliEndpoint:
                 f"Team id sent as X-Friendli-Team. Empty = the {TEAM_ENV} environment variable, else the team "
                 "saved in Settings > Friendli, else your default team.")}),
         }}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, service: Any = None, base_url: Any = None) -> bool | str:
+        from . import validate
+
+        return validate.endpoint_node(service, base_url)
 
     def build(self, service: str, endpoint_id: str, adapter_route: str, base_url: str,
               team: str) -> tuple[Endpoint]:

@@ -79,6 +79,13 @@ def send_event(event: str, data: dict[str, Any]) -> None:
         server.send_sync(event, data, getattr(server, "client_id", None))
 
 
+def browser_attached() -> bool:
+    """Whether the client that queued the running prompt has a websocket open (a browser that can answer)."""
+    server = _server()
+    client_id = getattr(server, "client_id", None)
+    return client_id is not None and client_id in (getattr(server, "sockets", None) or {})
+
+
 def send_text(text: str, node_id: str | None) -> None:
     """The host's status text under the node, if it has that facility."""
     server = _server()

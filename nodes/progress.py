@@ -38,7 +38,8 @@ class BatchProgress:
         self.endpoint: dict[str, Any] = {}  # state, phase and wait while the endpoint is not running
         self.eta: float | None = None  # the endpoint's typical time per request (its recent median)
         self.limit: int | None = None  # the endpoint's shared limit, when it caps this node's concurrency
-        self.price_per_hour = 0.0  # Settings > Friendli price per GPU-hour × the endpoint's GPUs, if known
+        self.price_per_gpu_hour = 0.0  # Settings > Friendli
+        self.gpus = 1  # the endpoint's GPUs, once its spec said
         self._busy: list[tuple[float, float]] = []  # (sent, answered) of each request, monotonic
         self.started = time.monotonic()
         self._events: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
@@ -63,7 +64,8 @@ class BatchProgress:
     @property
     def cost(self) -> float | None:
         """An estimate of what the endpoint time cost, when a price is set."""
-        return round(self.endpoint_seconds / 3600 * self.price_per_hour, 4) if self.price_per_hour else None
+        hourly = self.price_per_gpu_hour * self.gpus
+        return round(self.endpoint_seconds / 3600 * hourly, 4) if hourly else None
 
     @property
     def stored(self) -> bool:
@@ -159,6 +161,8 @@ class BatchProgress:
                 self.advisory = str(event.get("text"))
             elif kind == "sent":
                 self.eta = event.get("expected")
+            elif kind == "endpoint_info":
+                self.gpus = int(event["num_gpu"])
             elif kind == "answered":
                 self._busy.append((float(event["start"]), float(event["end"])))
             elif kind == "reused":

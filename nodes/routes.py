@@ -1,8 +1,9 @@
 """Server routes behind the Friendli settings panel: status and the stored credentials.
 
 ``GET /friendli/status``, ``POST /friendli/credentials``, ``DELETE /friendli/credentials`` and
-``GET``/``POST /friendli/preferences``, ``GET``/``DELETE /friendli/store`` (ComfyUI mirrors each
-under ``/api``). No answer ever contains the token beyond its last 4
+``GET``/``POST /friendli/preferences``, ``GET``/``DELETE /friendli/store``, ``POST /friendli/endpoint/status``
+and ``…/sleep`` (the state, and the endpoint's spec for people), ``POST /friendli/confirm`` (the answer to
+a large run's question) (ComfyUI mirrors each under ``/api``). No answer ever contains the token beyond its last 4
 characters. aiohttp is imported only when the routes are built: ComfyUI ships it, the pack's own
 dependencies do not.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
@@ -21,7 +23,7 @@ from ..client.store import ResultStore
 from ..client.api import FriendliImageClient
 from ..client.errors import FriendliConfigError, FriendliError, FriendliInputError, scrub
 from ..client.lifecycle import explain
-from . import host
+from . import confirm, host
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -184,14 +186,19 @@ def make_routes(credentials_path: Callable[[], Path]) -> "web.RouteTableDef":
             with FriendliImageClient(credentials_path=credentials_path(), read_timeout=20) as client:
                 lifecycle = client.lifecycle()
                 status = getattr(lifecycle, action)(endpoint_id.strip(), strict=True)
+                info = lifecycle.info(endpoint_id.strip()) if status is not None else None
         except FriendliError as exc:
             code = 400 if isinstance(exc, (FriendliConfigError, FriendliInputError)) else 502
             return {"error": str(exc)}, code
+        if info is not None:
+            running = status.status in ("RUNNING", "READY") and status.updated_at is not None
+            info["running_s"] = max(0, round(time.time() - status.updated_at)) if running else None
         if status is None:
             return {"available": False, "reason": "this server does not offer the endpoint status route "
                     "(a proxy or a Friendli Container?); the nodes still work"}, 200
         return {"available": True, "endpoint_id": endpoint_id.strip(), "status": status.status,
-                "phase": status.phase, "error_code": status.error_code, "explanation": explain(status)}, 200
+                "phase": status.phase, "error_code": status.error_code, "explanation": explain(status),
+                "info": info}, 200
 
     for action in ("status", "sleep"):
         @routes.post(f"/friendli/endpoint/{action}")
@@ -206,6 +213,20 @@ def make_routes(credentials_path: Callable[[], Path]) -> "web.RouteTableDef":
             except InputError as exc:
                 return answer({"error": str(exc)}, 400)
             return answer(data, code)
+
+    @routes.post("/friendli/confirm")
+    @guard
+    async def post_confirm(request: web.Request) -> web.Response:
+        try:
+            body = await read_json(request)
+        except InputError as exc:
+            return answer({"error": str(exc)}, 400)
+        question = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(question, str) or not isinstance(body.get("ok"), bool):
+            return answer({"error": "send {\"id\": \"...\", \"ok\": true|false}"}, 400)
+        if not confirm.answer(question, body["ok"]):
+            return answer({"error": "no such question is open (answered already, or the run ended)"}, 404)
+        return answer({"ok": body["ok"]})
 
     @routes.delete("/friendli/credentials")
     @guard

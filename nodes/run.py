@@ -22,7 +22,7 @@ from ..client.runner import OrderedSlots, run_jobs
 from ..client.scheduler import run_cpu
 from ..client.store import ResultStore
 from ..client.transport import CancelScope
-from . import host
+from . import confirm, host
 from .endpoint import Endpoint
 from .progress import BatchProgress
 
@@ -79,7 +79,8 @@ class NodeRun:
         self.concurrency = max(1, int(concurrency))
         if self.concurrency > settings.max_in_flight:  # the shared limit caps this node: say so
             self.progress.limit = settings.max_in_flight
-        self.progress.price_per_hour = settings.price_per_gpu_hour
+        self.progress.price_per_gpu_hour = settings.price_per_gpu_hour
+        self.client.describe_endpoint = settings.price_per_gpu_hour > 0
         self.scope = CancelScope(self.client.deadline)
         self._slots = OrderedSlots(self.concurrency)  # requests in flight, sent in job order
         self.keep_failures = False  # set by ``execute``
@@ -156,6 +157,7 @@ class NodeRun:
                 return
             loop.call_soon_threadsafe(deliver, ok, result)
 
+        await confirm.ask(len(jobs), self.progress.node, self.settings)  # before anything is sent
         with _runs_lock:
             _runs.add(self)
         self.progress.start()

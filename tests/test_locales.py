@@ -109,7 +109,7 @@ def test_settings_and_categories(lang):
     declared, groups = extension_settings()
     settings = load(lang, "settings")
     ids = [item["id"] for item in declared]
-    assert len(ids) == len(set(ids)) == 10 and all(i.startswith("Friendli.") for i in ids)
+    assert len(ids) == len(set(ids)) == 14 and all(i.startswith("Friendli.") for i in ids)
     assert set(settings) == {i.replace(".", "_") for i in ids}
     for item in declared:
         entry = settings[item["id"].replace(".", "_")]

@@ -1,0 +1,60 @@
+"""Asking before a large run: a run that would send more requests than Settings > Friendli allows
+without asking waits for the browser's answer (``friendli.confirm`` event, ``POST /friendli/confirm``).
+With no browser attached (API use) the setting's choice applies. Declining, or Cancel while the
+question is open, sends nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from typing import Any
+
+from ..client.errors import FriendliCancelledError, FriendliInputError
+from ..client.prefs import Preferences
+from . import host
+
+EVENT = "friendli.confirm"
+WAIT_S = 600.0  # an unanswered question counts as declined after this long
+
+_answers: dict[str, bool | None] = {}  # open questions -> the answer once given
+_lock = threading.Lock()
+
+
+def answer(question: str, ok: bool) -> bool:
+    """The browser's answer (the route); False when no such question is open."""
+    with _lock:
+        if question not in _answers:
+            return False
+        _answers[question] = bool(ok)
+        return True
+
+
+async def ask(requests: int, node_id: Any, settings: Preferences) -> None:
+    """Return when the run may send ``requests``; otherwise raise before anything is sent."""
+    limit = settings.confirm_over
+    if not limit or requests <= limit:
+        return
+    if not host.browser_attached():
+        if settings.confirm_headless == "send":
+            return
+        raise FriendliInputError("image", f"this run would send {requests} requests, more than the {limit} set in "
+                                 "Settings > Friendli > 'Ask before a run sends more than', and no browser is "
+                                 "attached to ask; nothing was sent. Raise that setting, or set 'With no browser "
+                                 "attached' to send")
+    question = uuid.uuid4().hex
+    with _lock:
+        _answers[question] = None
+    host.send_event(EVENT, {"id": question, "node": None if node_id is None else str(node_id), "requests": requests,
+                            "message": f"This run sends {requests} requests to the endpoint (billed GPU time). "
+                                       "Send them?"})
+    end = time.monotonic() + WAIT_S
+    try:
+        while _answers[question] is None and not host.interrupted() and time.monotonic() < end:
+            await asyncio.sleep(0.1)
+    finally:
+        with _lock:
+            ok = _answers.pop(question)
+    if not ok:
+        host.raise_interrupted(FriendliCancelledError(f"not sent: the run of {requests} requests was declined"))
