@@ -23,9 +23,9 @@ _lock = threading.Lock()
 
 
 def answer(question: str, ok: bool) -> bool:
-    """The browser's answer (the route); False when no such question is open."""
+    """The browser's answer (the route); False when no such question is open or it was answered."""
     with _lock:
-        if question not in _answers:
+        if question not in _answers or _answers[question] is not None:
             return False
         _answers[question] = bool(ok)
         return True
