@@ -22,7 +22,7 @@ from PIL import Image
 from . import codec
 from .config import (CONTAINER, DEDICATED, MISSING_TOKEN_HELP, check_key_destination, host_port, is_public_ip,
                      key_allowed, resolve_settings)
-from .errors import (FriendliAuthError, FriendliCancelledError, FriendliConfigError, FriendliEndpointStateError,
+from .errors import (FriendliAuthError, FriendliConfigError, FriendliEndpointStateError,
                      FriendliEndpointWakingError, FriendliError, FriendliInputError,
                      FriendliRateLimitError, FriendliResponseError, FriendliTimeoutError)
 from .lifecycle import Lifecycle

@@ -4,9 +4,9 @@ everything that runs before the Friendli nodes.
 ``on_prompt`` is a ``PromptServer.add_on_prompt_handler`` hook. It only hands the prompt to one
 background worker and returns at once, whatever the prompt holds. The prompt is untrusted input:
 the worker reads it defensively and never alters it, wakes at most MAX_ENDPOINTS distinct endpoints
-per prompt (spellings of one endpoint count once), tries each endpoint at most once per
-WAKE_INTERVAL in the process, sends the key only to trusted hosts (config.key_allowed), and only
-logs failures.
+per prompt (spellings of one endpoint count once) with at most two requests each (its state, then
+a wake if it sleeps; ``Lifecycle.wake`` sends one wake per endpoint per minute in the process), sends
+the key only to trusted hosts (config.key_allowed), and only logs failures.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Any
 from ..client import prefs
 from ..client.api import FriendliImageClient
 from ..client.config import BASE_URL_ENV, CONTAINER, DEDICATED, DEFAULT_BASE_URLS, endpoint_key
-from ..client.lifecycle import WAKE_INTERVAL
 from . import host
 from .endpoint import Endpoint, resolve
 
@@ -37,7 +36,6 @@ _prompts: queue.Queue[Any] = queue.Queue(MAX_WAITING)
 _lock = threading.Lock()
 _worker: threading.Thread | None = None
 _busy = 0  # prompts handed over and not yet finished
-_tried: dict[tuple[str, str], float] = {}  # endpoint key -> when the hook last tried it (monotonic)
 
 
 def on_prompt(json_data: Any) -> Any:
@@ -65,12 +63,6 @@ def wait_idle(timeout: float = 10.0) -> bool:
     return not _busy
 
 
-def reset() -> None:
-    """Forget which endpoints were tried (tests; a fresh start)."""
-    with _lock:
-        _tried.clear()
-
-
 def _work() -> None:
     global _worker, _busy
     while True:
@@ -96,11 +88,6 @@ def _wake_prompt(json_data: Any) -> None:
     if not settings.wake_on_queue:
         return
     for endpoint in endpoints_of(json_data):
-        key, now = _key(endpoint), time.monotonic()
-        with _lock:
-            if now - _tried.get(key, float("-inf")) < WAKE_INTERVAL:
-                continue
-            _tried[key] = now
         _wake(endpoint, settings.trusted_hosts)
 
 

@@ -149,6 +149,14 @@ class Host:
                 return response.status, await response.read()
         return asyncio.run(get())
 
+    def post(self, path: str, body: dict) -> tuple[int, dict]:
+        import aiohttp
+
+        async def post():
+            async with aiohttp.ClientSession() as http, http.post(f"{self.url}{path}", json=body) as response:
+                return response.status, await response.json()
+        return asyncio.run(post())
+
     def object_info(self) -> dict:
         status, body = self.get("/object_info")
         assert status == 200

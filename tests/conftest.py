@@ -56,7 +56,6 @@ def fresh_limiters(pack):
     and no memory of recent endpoint wakes."""
     importlib.import_module(pack.__name__ + ".client.scheduler").reset_limiters()
     importlib.import_module(pack.__name__ + ".client.lifecycle").reset_wakes()
-    importlib.import_module(pack.__name__ + ".nodes.wake").reset()
 
 
 @pytest.fixture

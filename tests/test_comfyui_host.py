@@ -76,9 +76,11 @@ def test_single_edit_through_prompt_with_progress_and_no_token_in_the_png(comfy,
     assert TOKEN not in metadata and TOKEN not in json.dumps(result)  # ...the key is not
     assert len(emulator.requests) == 1 and emulator.requests[0].body["seed"] == 5
     events = [m["data"] for m in result["messages"] if m.get("type") == "friendli.progress"]
-    assert events[0]["state"] == "running" and events[-1] | {"elapsed": 0} == {
+    assert events[0]["state"] == "running" and events[-1] | {"elapsed": 0, "endpoint_s": 0} == {
         "node": "2", "state": "done", "done": 1, "total": 1, "elapsed": 0, "retries": 0, "waking": False, "seeds": [5],
-        "reused": 0, "throttled": None}
+        "reused": 0, "throttled": None, "retry": None, "advisory": None, "eta": None, "endpoint_s": 0,
+        "cost": None, "limit": None, "stored": False}
+    assert 0 < events[-1]["endpoint_s"] <= events[-1]["elapsed"]
     assert not [m for m in result["messages"] if m.get("type") == "progress_text"]  # the extension draws it
     assert any(m.get("type") == "progress" and m["data"]["node"] == "2" for m in result["messages"])
 
@@ -138,3 +140,15 @@ def test_failing_image_names_it_and_hides_the_token(comfy, emulator):
     assert "image 2 of 2 failed" in error["data"]["exception_message"]
     assert "this prompt is not allowed" in error["data"]["exception_message"]
     assert TOKEN not in json.dumps(result)
+
+
+def test_setup_errors_are_found_when_the_prompt_is_queued(comfy, emulator):
+    """An empty endpoint id is refused by /prompt itself (ComfyUI's own dialog, the node named), and
+    nothing runs or reaches the endpoint."""
+    status, answer = comfy.post("/prompt", {"prompt": edit_prompt(endpoint_id=""), "client_id": "x"})
+    assert status == 400, answer
+    errors = answer["node_errors"]["2"]["errors"]
+    assert any("endpoint_id is empty" in e["details"] for e in errors), errors
+    assert emulator.requests == []
+    status, answer = comfy.post("/prompt", {"prompt": edit_prompt(prompt=" "), "client_id": "x"})
+    assert status == 400 and any("prompt is empty" in e["details"] for e in answer["node_errors"]["2"]["errors"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import importlib
-import time
 
 import pytest
 
