@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -24,6 +25,15 @@ from helpers import ROOT, TOKEN, photo
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH", "")
 SKIP_REASON = ("opt-in: set COMFYUI_PATH to a ComfyUI checkout (and COMFYUI_PYTHON to its interpreter) "
                "to run the pack in a real ComfyUI host")
+
+
+def host_version() -> tuple[int, ...]:
+    """The version of the ComfyUI at COMFYUI_PATH (comfyui_version.py), (0,) when unknown."""
+    try:
+        text = (Path(COMFYUI_PATH) / "comfyui_version.py").read_text()
+        return tuple(int(p) for p in re.search(r'__version__ = "([\d.]+)"', text).group(1).split("."))
+    except (OSError, AttributeError, ValueError):
+        return (0,)
 
 
 def free_port() -> int:
@@ -86,7 +96,10 @@ def running_host(base: Path, emulator_url: str, extra_nodes: dict[str, str] | No
         "FRIENDLI_TOKEN": TOKEN, "FRIENDLI_BASE_URL": emulator_url,
         "XDG_CONFIG_HOME": str(base / "xdg"), "NO_PROXY": "127.0.0.1,localhost"}
     log = base / "comfyui.log"
-    with comfyui(["--base-directory", str(base), "--disable-api-nodes"], env, log) as url:
+    flags = ["--base-directory", str(base)]
+    if "disable-api-nodes" in (Path(COMFYUI_PATH) / "comfy" / "cli_args.py").read_text():  # 0.3.3x lacks it
+        flags.append("--disable-api-nodes")
+    with comfyui(flags, env, log) as url:
         host = Host(url, base, log)
         host.object_info()  # answers once the nodes are loaded
         yield host
