@@ -33,9 +33,9 @@ NODE = "FriendliImageEdit"
 _CONFIG: Any = None  # the child's own config folder (see _setup)
 
 
-def _child(*args: str, timeout: float = 600) -> dict[str, Any]:
-    """Run this file with ``args`` in a fresh interpreter; its last stdout line is the JSON result."""
-    run = subprocess.run([sys.executable, str(Path(__file__)), *args], capture_output=True, text=True,
+def _child(*args: str, timeout: float = 600, script: str = __file__) -> dict[str, Any]:
+    """Run ``script`` (this file) with ``args`` in a fresh interpreter; its last stdout line is the JSON result."""
+    run = subprocess.run([sys.executable, str(Path(script)), *args], capture_output=True, text=True,
                          timeout=timeout, cwd=HERE)
     if run.returncode != 0:
         raise RuntimeError(f"benchmark child {args[0]} failed:\n{run.stderr[-3000:]}")
@@ -98,12 +98,12 @@ def import_time(runs: int) -> dict[str, Any]:
 
 # ---- the children ------------------------------------------------------------------------------
 
-def _setup(base_url: str) -> tuple[Any, Any]:
+def _setup(base_url: str, **settings: Any) -> tuple[Any, Any]:
     """torch and the pack loaded, the node class (or None), settings pointed at the emulator.
 
     The node reads its preferences beside the credentials file: a fresh folder here, with the result
     store off, so every measured request really goes to the endpoint (a store hit would cost nothing)
-    and nothing is written into the user's own config folder.
+    and nothing is written into the user's own config folder. ``settings``: more preferences.
     """
     import tempfile
 
@@ -116,7 +116,7 @@ def _setup(base_url: str) -> tuple[Any, Any]:
                       FRIENDLI_CREDENTIALS_FILE=str(Path(_CONFIG.name) / "credentials.json"))
     pack = load_pack()
     prefs = importlib.import_module(pack.__name__ + ".client.prefs")
-    prefs.write(prefs.validate({"result_store": False}), prefs.default_path())
+    prefs.write(prefs.validate({"result_store": False} | settings), prefs.default_path())
     node = pack.NODE_CLASS_MAPPINGS.get(NODE)
     return torch, (pack, node)
 

@@ -1,4 +1,5 @@
-"""Benchmarks of the pack's own overhead: codec, batch concurrency, graph overlap, memory, import time.
+"""Benchmarks of the pack's own overhead: codec, batch concurrency, graph overlap, memory, import time,
+and the process memory budget for answers in flight.
 
     python benchmarks/run.py            # full run (a few minutes), tables for the README
     python benchmarks/run.py --quick    # a smoke run in well under a minute
@@ -24,12 +25,13 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+import budget_bench  # noqa: E402
 import codec_bench  # noqa: E402
 import images  # noqa: E402
 import node_bench  # noqa: E402
 from common import TOKEN, load_pack, sub, table, verdict  # noqa: E402
 
-SECTIONS = ("codec", "batch", "overlap", "memory", "import")
+SECTIONS = ("codec", "batch", "overlap", "memory", "import", "budget")
 REPORT: list[str] = []  # the Markdown printed so far, also written next to the JSON
 
 
@@ -117,6 +119,25 @@ def print_import(result: dict) -> None:
                  verdict(result["pass"])]]))
 
 
+def print_budget(result: dict) -> None:
+    mib = lambda n: n / 2**20  # noqa: E731
+    bound, normal = result["bound"], result["normal"]
+    emit(table(f"Memory budget: {bound['requests']} answers of {mib(bound['answer_bytes']):.0f} MiB (JSON) through "
+               f"FriendliImageEdit at max_concurrency {bound['concurrency']}, fresh process per row",
+               ["budget", "peak RSS growth MiB", "wall s", "budget peak MiB", "target", "result"],
+               [[f"{r['budget_mib']} MiB" + (" (off)" if r["budget_mib"] == budget_bench.OFF_MIB else ""),
+                 mib(r["growth_bytes"]), r["wall_s"], mib(r["budget_peak_bytes"]),
+                 "< 1024 MiB" if i == 0 else "—", verdict(bound["pass"]) if i == 0 else "—"]
+                for i, r in enumerate(bound["rows"])]))
+    emit(table(f"Memory budget, normal batch: {normal['images']} images of {normal['size']}x{normal['size']} at "
+               f"concurrency {normal['concurrency']}, latency {normal['latency']} s, best of {normal['reps']}, alternating",
+               ["budget", "wall s", "all runs s", "budget peak MiB", "target", "result"],
+               [[f"{r['budget_mib']} MiB", r["wall_s"], " ".join(f"{w:.2f}" for w in r["walls_s"]),
+                 mib(r["budget_peak_bytes"]),
+                 f"within 5 % of off ({100 * normal['difference']:+.1f} %), peak < budget" if i == 0 else "—",
+                 verdict(normal["pass"]) if i == 0 else "—"] for i, r in enumerate(normal["rows"])]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="few images, one repetition, short latency, small "
@@ -160,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     if "import" in sections:
         result["import"] = node_bench.import_time(runs=1 if quick else 9)
         print_import(result["import"])
+    if "budget" in sections:
+        result["budget"] = budget_bench.run(quick=quick, synthetic=args.synthetic)
+        "bound" in result["budget"] and print_budget(result["budget"])
     for name in SECTIONS:
         if isinstance(result.get(name), dict) and "skipped" in result[name]:
             print(f"{name}: skipped: {result[name]['skipped']}")

@@ -18,7 +18,7 @@ def test_quick_benchmark_runs_and_writes_all_sections(tmp_path):
                           "--images", "1", "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert {"machine", "codec", "batch", "overlap", "memory", "import"} <= set(result)
+    assert {"machine", "codec", "batch", "overlap", "memory", "import", "budget"} <= set(result)
     assert "Codec target" in run.stdout and "Import of the pack" in run.stdout
 
     codec = result["codec"]
@@ -41,3 +41,12 @@ def test_quick_benchmark_runs_and_writes_all_sections(tmp_path):
         assert overlap["wall_s"] > 0 and overlap["local_done_s"][0] >= overlap["latency"]
         assert overlap["one_at_a_time_measured_s"] >= 3 * overlap["latency"]  # the emulator's latency is real
     assert result["import"]["runs"] >= 1 and result["import"]["median_ms"] > 0
+
+    budget = result["budget"]  # quick: 16 answers of ~11 MiB; default budget vs off, then a normal batch
+    if "skipped" not in budget:
+        assert "Memory budget" in run.stdout
+        assert [r["budget_mib"] for r in budget["bound"]["rows"]] == [512, 65536]
+        assert budget["bound"]["answers_sent"] == 32
+        assert all(r["growth_bytes"] > 0 and r["budget_peak_bytes"] > 0 for r in budget["bound"]["rows"])
+        assert [r["budget_mib"] for r in budget["normal"]["rows"]] == [512, 65536]
+        assert all(r["wall_s"] >= budget["normal"]["latency"] for r in budget["normal"]["rows"])
