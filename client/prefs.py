@@ -4,9 +4,9 @@
 ``<user dir>/comfyui-friendli/``). It holds what Settings > Friendli sets and the
 server must know: trusted hosts for the key, the in-flight limit per endpoint,
 waking endpoints when a prompt is queued, the result store, the memory budget
-for answers in flight, when to ask before a large run, and the price used for
-cost estimates. Never a secret, never in a workflow. A missing or broken file
-gives the defaults.
+for answers in flight, when to ask before a large run, the price used for cost
+estimates, and the browser's language for error titles. Never a secret, never
+in a workflow. A missing or broken file gives the defaults.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class Preferences:
     confirm_over: int = 16  # a run that would send more requests than this asks first (0 = never ask)
     confirm_headless: str = "send"  # with no browser to ask: "send" or "skip" (fail before sending)
     price_per_gpu_hour: float = 0.0  # turns endpoint times into a cost estimate (0 = no estimate)
+    locale: str = "en"  # ComfyUI's language in the browser (the first line of errors follows it)
 
     @property
     def result_store_bytes(self) -> int:
@@ -94,6 +95,10 @@ def validate(update: Any, base: Preferences | None = None) -> Preferences:
         elif name in ("wake_on_queue", "result_store"):
             if not isinstance(value, bool):
                 raise FriendliInputError(name, "must be true or false")
+            changes[name] = value
+        elif name == "locale":
+            if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})?", value):
+                raise FriendliInputError(name, "must be a language code such as en, ko or zh-TW")
             changes[name] = value
         elif name in CHOICES:
             if value not in CHOICES[name]:

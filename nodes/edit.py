@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..client.errors import FriendliInputError
-from . import host, validate
+from . import host, messages, validate
 from .endpoint import ENDPOINT_TYPE, Endpoint, resolve
 from .run import NodeRun, edit_request
 
@@ -117,6 +117,7 @@ class FriendliImageEdit(SyncOnOldHosts):
             "them.")})
         return types
 
+    @messages.in_user_language
     async def edit(self, image: Any, prompt: str, endpoint_id: str, num_inference_steps: int,
                    guidance_scale: float, seed: int, response_format: str, adapter_route: str = "",
                    mask: Any = None, endpoint: Endpoint | None = None, output_size: str = MATCH_INPUT,
@@ -187,6 +188,7 @@ class FriendliMultiImageEdit(SyncOnOldHosts):
                           "(1 − mask) × image_1, resized and batch-repeated as ImageCompositeMasked does."),
             optional_images=more)
 
+    @messages.in_user_language
     async def edit(self, image_1: Any, prompt: str, endpoint_id: str, num_inference_steps: int,
                    guidance_scale: float, seed: int, response_format: str, adapter_route: str = "",
                    mask: Any = None, endpoint: Endpoint | None = None, output_size: str = MATCH_INPUT,

@@ -10,6 +10,7 @@ from ..client import config, prefs
 from ..client.config import DEDICATED, SERVICES
 from ..client.errors import FriendliConfigError
 from . import host
+from .messages import localized
 
 NOT_LINKED = "(not linked)"  # the default of a link input VALIDATE_INPUTS names: absent = not linked
 NO_KEY = ("No Friendli API key is set. Open Settings (the gear icon) > Friendli, paste your key into "
@@ -29,12 +30,12 @@ def edit_node(prompt: Any, endpoint_id: Any, endpoint: Any) -> bool | str:
     """An edit node: a prompt, and (unless a Friendli Endpoint is linked, which checks itself) an
     endpoint id and a key. A linked prompt or id has no value yet (None) and is not checked."""
     if isinstance(prompt, str) and not prompt.strip():
-        return EMPTY_PROMPT
+        return localized(EMPTY_PROMPT, "empty_prompt")
     if endpoint != NOT_LINKED:
         return True
     if isinstance(endpoint_id, str) and not endpoint_id.strip():
-        return EMPTY_ENDPOINT
-    return True if key_configured() else NO_KEY
+        return localized(EMPTY_ENDPOINT, "empty_endpoint")
+    return True if key_configured() else localized(NO_KEY, "no_key")
 
 
 def endpoint_node(service: Any, base_url: Any) -> bool | str:
@@ -45,7 +46,7 @@ def endpoint_node(service: Any, base_url: Any) -> bool | str:
     if service != DEDICATED:
         return True
     if not key_configured():
-        return NO_KEY
+        return localized(NO_KEY, "no_key")
     if not isinstance(base_url, str) or not base_url.strip():
         return True  # FRIENDLI_BASE_URL or the default API host
     try:
@@ -53,6 +54,6 @@ def endpoint_node(service: Any, base_url: Any) -> bool | str:
         trusted = prefs.read(host.user_folder() / prefs.FILE_NAME).trusted_hosts
         config.check_key_destination(url, trusted)
     except FriendliConfigError as exc:
-        return str(exc).replace("Settings > Friendli > Trusted hosts", "Settings (the gear icon) > Friendli > "
-                                "Trusted hosts")
+        return localized(str(exc).replace("Settings > Friendli > Trusted hosts", "Settings (the gear icon) > "
+                                          "Friendli > Trusted hosts"), "untrusted")
     return True

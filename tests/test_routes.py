@@ -164,7 +164,8 @@ async def test_preferences_defaults_update_and_refusals(client, cred_path):
     status, data = await call(client, "GET", "/friendli/preferences")
     assert status == 200 and data == {"trusted_hosts": [], "max_in_flight": 8, "wake_on_queue": True,
                                       "result_store": True, "result_store_gib": 4.0, "memory_budget_mib": 512,
-                                      "confirm_over": 16, "confirm_headless": "send", "price_per_gpu_hour": 0.0}
+                                      "confirm_over": 16, "confirm_headless": "send", "price_per_gpu_hour": 0.0,
+                                      "locale": "en"}
     status, data = await call(client, "POST", "/friendli/preferences",
                               json={"trusted_hosts": ["https://My-Proxy.example.com/x", "10.0.0.5:8443"],
                                     "max_in_flight": 3})

@@ -498,11 +498,22 @@ function onPromptEnd() {
   }
 }
 
+// The server puts the first line of its errors in this language (preferences.json `locale`; nothing secret).
+let toldLocale = null;
+function tellLocale() {
+  const lang = language();
+  if (lang === toldLocale) return;
+  toldLocale = lang;
+  call("/friendli/preferences", "POST", { locale: lang }).catch(() => { toldLocale = null; });
+}
+
 app.registerExtension({
   name: "friendli.settings",
   settings,
   nodeCreated,
   setup() {
+    tellLocale();
+    setInterval(tellLocale, 2000); // a change of Comfy.Locale reaches the server before the next prompt
     api.addEventListener("friendli.progress", onProgress);
     api.addEventListener("friendli.confirm", onConfirm);
     for (const type of ["execution_error", "execution_interrupted", "execution_success"]) {
