@@ -513,7 +513,7 @@ app.registerExtension({
   nodeCreated,
   setup() {
     tellLocale();
-    setInterval(tellLocale, 2000); // a change of Comfy.Locale reaches the server before the next prompt
+    api.addEventListener("status", tellLocale); // on connect and every queue change: a new Comfy.Locale follows
     api.addEventListener("friendli.progress", onProgress);
     api.addEventListener("friendli.confirm", onConfirm);
     for (const type of ["execution_error", "execution_interrupted", "execution_success"]) {
