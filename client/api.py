@@ -163,11 +163,11 @@ class FriendliImageClient:
         return run_jobs([lambda: self.send(body, scope)], workers=1, cancel=cancel, scope=scope)[0]
 
     def send(self, body: dict[str, Any], scope: CancelScope | None = None,
-             cpu: Callable[..., Any] | None = None) -> list[EditedImage]:
+             cpu: Callable[..., Any] | None = None, on_answered: Callable[[], None] | None = None) -> list[EditedImage]:
         """POST a body made by ``body`` and fetch its results, decoded, blocking; ``scope`` stops it (by
         default a new one with the client's deadline); ``cpu(fn, *args)`` runs the decoding (default:
-        on this thread). A stored answer is used when it still decodes; a new one is stored only once
-        it decoded."""
+        on this thread); ``on_answered()`` runs once the endpoint's answer is in, before decoding. A
+        stored answer is used when it still decodes; a new one is stored only once it decoded."""
         scope = scope or CancelScope(self.deadline)
         cpu = cpu or _call
         headers = self._headers()
@@ -184,6 +184,8 @@ class FriendliImageClient:
                     self.store.discard(key)  # not an image after all: ask the endpoint again
         with memory_budget(self.memory_budget).lease(MAX_ANSWER_BYTES) as lease:
             results = self._fetch(body, headers, scope, lease)
+            if on_answered is not None:
+                on_answered()
             cpu(_decode_all, results)
             if key is not None:
                 self.store.put(key, [StoredResult(r.data, r.mime, r.seed, r.response_format) for r in results])

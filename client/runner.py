@@ -147,8 +147,9 @@ class OrderedSlots:
         self._cond = threading.Condition()
 
     @contextmanager
-    def slot(self, index: int, stop: Callable[[], bool]) -> Iterator[None]:
-        """Hold a slot for job ``index``; FriendliCancelledError if ``stop()`` turns true while waiting."""
+    def slot(self, index: int, stop: Callable[[], bool]) -> Iterator[Callable[[], None]]:
+        """Hold a slot for job ``index``; FriendliCancelledError if ``stop()`` turns true while waiting.
+        Yields a ``release`` to give the slot back before the block ends (idempotent)."""
         with self._cond:
             while True:
                 if stop():
@@ -159,9 +160,15 @@ class OrderedSlots:
             self._next += 1
             self._held += 1
             self._cond.notify_all()
-        try:
-            yield
-        finally:
+        released = []
+
+        def release() -> None:
             with self._cond:
-                self._held -= 1
-                self._cond.notify_all()
+                if not released:
+                    released.append(True)
+                    self._held -= 1
+                    self._cond.notify_all()
+        try:
+            yield release
+        finally:
+            release()

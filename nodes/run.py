@@ -117,9 +117,9 @@ class NodeRun:
             with self._slots.slot(index, no_new):
                 pass  # let the requests after this one go on
             raise
-        with self._slots.slot(index, no_new):
+        with self._slots.slot(index, no_new) as release:  # freed once answered: decoding is not in flight
             try:
-                return self.client.send(body, self.scope, self.cpu)
+                return self.client.send(body, self.scope, self.cpu, release)
             except Exception as exc:
                 if not self.keep_failures and not isinstance(exc, FriendliCancelledError):
                     self.scope.drain()  # before the slot frees: the next request must not leave
