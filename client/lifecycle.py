@@ -165,11 +165,11 @@ class Lifecycle:
             if stop.wait(wait):
                 raise FriendliCancelledError("cancelled while waiting for the endpoint")
 
-    def info(self, endpoint_id: str) -> dict[str, Any] | None:
+    def info(self, endpoint_id: str, *, deadline: float | None = None) -> dict[str, Any] | None:
         """The endpoint's spec for people (``GET /dedicated/beta/endpoint/{id}``): name, GPU type and count,
         replicas (current, min, max) and the autoscaling cooldown, each None when the answer lacks it or
         holds something else; None when the route is unavailable."""
-        data = self._get_json(self._url(endpoint_id, ""), "info", False)
+        data = self._get_json(self._url(endpoint_id, ""), "info", False, deadline=deadline)
         if not isinstance(data, dict):
             return None
         return {"name": _short(data.get("name")), "gpu_type": _short(data.get("gpuType")),
@@ -181,18 +181,24 @@ class Lifecycle:
     def _call(self, method: str, endpoint_id: str, action: str, strict: bool) -> EndpointStatus | None:
         return EndpointStatus.parse(self._get_json(self._url(endpoint_id, action), action, strict, method))
 
-    def _get_json(self, url: str, action: str, strict: bool, method: str = "GET") -> Any:
-        """The JSON of a 200 answer (at most ERROR_BODY_MAX read), or None. Raises for a rejected key, and
-        with ``strict`` for an unknown endpoint or a failed wake or sleep."""
+    def send(self, method: str, url: str, *, limit: int = ERROR_BODY_MAX,
+             deadline: float | None = None) -> tuple[int, bytes]:
+        """(HTTP status, at most ``limit`` bytes of the body) of one request with this key and team, no
+        redirects followed; ``deadline`` (monotonic, with an active CancelScope) bounds the whole read."""
         try:
             response = self.session.request(method, url, headers=self.headers, timeout=self.timeout,
                                             allow_redirects=False, stream=True, proxies=proxies_for(url))
-            body = read_body(response, ERROR_BODY_MAX, truncate=True)
+            return response.status_code, read_body(response, limit, truncate=True, deadline=deadline)
         except FriendliError:
             raise
         except Exception as exc:  # noqa: BLE001 - requests, urllib3 and socket errors alike
             raise error_for_exception(exc, host_of(url), self.timeout[1]) from None
-        code = response.status_code
+
+    def _get_json(self, url: str, action: str, strict: bool, method: str = "GET", *,
+                  deadline: float | None = None) -> Any:
+        """The JSON of a 200 answer (at most ERROR_BODY_MAX read), or None. Raises for a rejected key, and
+        with ``strict`` for an unknown endpoint or a failed wake or sleep."""
+        code, body = self.send(method, url, deadline=deadline)
         if code == 401 or strict and code in (403, 404):
             raise error_for_status(code, body, self.base_url, _secrets(self.headers))
         if strict and action in ("wake", "sleep") and code != 200 and code != 405:

@@ -3,8 +3,10 @@
 ``GET /friendli/status``, ``POST /friendli/credentials``, ``DELETE /friendli/credentials`` and
 ``GET``/``POST /friendli/preferences``, ``GET``/``DELETE /friendli/store``, ``POST /friendli/endpoint/status``
 and ``…/sleep`` (the state, and the endpoint's spec for people), ``POST /friendli/confirm`` (the answer to
-a large run's question) (ComfyUI mirrors each under ``/api``). No answer ever contains the token beyond its last 4
-characters. aiohttp is imported only when the routes are built: ComfyUI ships it, the pack's own
+a large run's question), ``GET /friendli/endpoints`` (the endpoint picker's list: id, name, state and GPU
+of each endpoint the stored key can see, at most 200, or ``available: false`` with the reason: no key, no
+list route; ``?base_url=`` only for a host that may receive the key, ``?team=``) (ComfyUI mirrors each
+under ``/api``). No answer ever contains the token beyond its last 4 characters. aiohttp is imported only when the routes are built: ComfyUI ships it, the pack's own
 dependencies do not.
 """
 
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
-from ..client import config, prefs
+from ..client import config, endpoints, prefs
 from ..client.store import ResultStore
 from ..client.api import FriendliImageClient
 from ..client.errors import FriendliConfigError, FriendliError, FriendliInputError, scrub
@@ -213,6 +215,36 @@ def make_routes(credentials_path: Callable[[], Path]) -> "web.RouteTableDef":
             except InputError as exc:
                 return answer({"error": str(exc)}, 400)
             return answer(data, code)
+
+    def endpoint_list(query: Any) -> tuple[dict[str, Any], int]:
+        """The endpoints the stored key can see (GET /friendli/endpoints): at the configured base URL, or at a
+        ``base_url`` given in the query only when it may receive the key (Settings > Friendli > Trusted hosts)."""
+        base_url, team = (query.get(name, "").strip() or None for name in ("base_url", "team"))
+        if base_url is not None and len(base_url) > 2048:
+            raise InputError("base_url: too long")
+        trusted = prefs.read(preferences_path(credentials_path())).trusted_hosts
+        try:
+            with FriendliImageClient(credentials_path=credentials_path(), base_url=base_url, team=team,
+                                     trusted_hosts=trusted) as client:
+                if not client.settings.token:
+                    return {"available": False, "code": "no_key", "reason": config.MISSING_TOKEN_HELP}, 200
+                listing = endpoints.list_endpoints(client.lifecycle())
+        except FriendliError as exc:
+            code = 400 if isinstance(exc, (FriendliConfigError, FriendliInputError)) else 502
+            return {"error": str(exc)}, code
+        if not listing.available:
+            return {"available": False, "code": listing.code, "reason": listing.reason}, 200
+        return {"available": True, "endpoints": [e.to_json() for e in listing.endpoints],
+                "truncated": listing.truncated}, 200
+
+    @routes.get("/friendli/endpoints")
+    @guard
+    async def get_endpoints(request: web.Request) -> web.Response:
+        try:
+            data, code = await asyncio.to_thread(endpoint_list, request.query)
+        except InputError as exc:
+            return answer({"error": str(exc)}, 400)
+        return answer(data, code)
 
     @routes.post("/friendli/confirm")
     @guard
