@@ -1,7 +1,7 @@
-"""Torch-free client library for Friendli image edits (no ComfyUI, no torch)."""
+"""Torch-free client library for Friendli image edits and generations (no ComfyUI, no torch)."""
 
 from .api import EditedImage, FriendliImageClient
-from .request import EditRequest
+from .request import EditRequest, ImageRequest
 from .config import CONTAINER, DEDICATED, Settings, resolve_settings
 from .errors import (
     FriendliAuthError,
@@ -27,5 +27,5 @@ __all__ = [
     "FriendliConfigError", "FriendliEndpointWakingError", "FriendliError", "FriendliImageClient",
     "FriendliInputError", "FriendliNetworkError", "FriendliNotFoundError", "FriendliRateLimitError",
     "FriendliResponseError", "FriendliServerError", "FriendliTimeoutError", "FriendliValidationError",
-    "Settings", "__version__", "resolve_settings", "run_jobs",
+    "ImageRequest", "Settings", "__version__", "resolve_settings", "run_jobs",
 ]

@@ -26,7 +26,7 @@ from .errors import (FriendliAuthError, FriendliConfigError, FriendliEndpointSta
                      FriendliEndpointWakingError, FriendliError, FriendliInputError,
                      FriendliRateLimitError, FriendliResponseError, FriendliTimeoutError)
 from .lifecycle import Lifecycle
-from .request import RESPONSE_FORMATS, EditRequest
+from .request import GENERATE, RESPONSE_FORMATS, EditRequest, ImageRequest
 from .runner import run_jobs
 from .scheduler import DEFAULT_MEMORY_BUDGET, EndpointLimiter, Lease, limiter_for, memory_budget
 from .store import ResultStore, StoredResult, credential_fingerprint, request_key
@@ -40,7 +40,7 @@ MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024
 MAX_ANSWER_BYTES = 256 * 1024 * 1024  # decompressed; room for a few 50 MiB images as base64
 MAX_REDIRECTS = 5
 JSON_WEIGHT = 3  # a JSON answer is held about 3 times over while parsed (bytes, text, decoded base64)
-__all__ = ["EditRequest", "EditedImage", "FriendliImageClient", "ImageLike", "RESPONSE_FORMATS"]
+__all__ = ["EditRequest", "EditedImage", "FriendliImageClient", "ImageLike", "ImageRequest", "RESPONSE_FORMATS"]
 
 
 @dataclass
@@ -59,7 +59,7 @@ class EditedImage:
 
 
 class FriendliImageClient:
-    """Edit images with a Friendli Dedicated Endpoint or a Friendli Container.
+    """Edit or generate images with a Friendli Dedicated Endpoint or a Friendli Container.
 
     Token, base URL and team resolve as described in ``config``. The token goes only to the base
     URL, never to ``url`` result hosts, and never into a repr or a message. ``trusted_hosts``:
@@ -129,34 +129,52 @@ class FriendliImageClient:
 
     # -- requests -------------------------------------------------------------------------
 
-    def check_ready(self, request: EditRequest | None = None) -> None:
+    def check_ready(self, request: ImageRequest | None = None) -> None:
         """Everything that can fail before sending: the key and where it may go, and ``request``."""
         self._headers()
         if request is not None:
             request.validate(self.settings.service)
 
-    def body(self, request: EditRequest, image: ImageLike | Sequence[ImageLike]) -> dict[str, Any]:
-        """The JSON body for ``request`` with ``image`` encoded (a list = one multi-image request)."""
+    def body(self, request: ImageRequest, image: ImageLike | Sequence[ImageLike] | None) -> dict[str, Any]:
+        """The JSON body for ``request`` with ``image`` encoded: an edit's image (a list = one multi-image
+        request), or a generation's control images (a list, or None for none)."""
         request.validate(self.settings.service)
-        images = list(image) if isinstance(image, (list, tuple)) else [image]
-        if not images:
+        generate = request.kind == GENERATE
+        images = list(image) if isinstance(image, (list, tuple)) else [] if image is None else [image]
+        if not images and not generate:
             raise FriendliInputError("image", "no image given")
-        payloads = [_image_payload(img, request.image_format, f"image[{i}]" if len(images) > 1 else "image")
+        field = "control_images" if generate else "image"
+        payloads = [_image_payload(img, request.image_format, f"{field}[{i}]" if len(images) > 1 else field)
                     for i, img in enumerate(images)]
-        return request.body(self.settings.service, payloads if isinstance(image, (list, tuple)) else payloads[0])
+        many = generate or isinstance(image, (list, tuple))
+        return request.body(self.settings.service, payloads if many else payloads[0])
 
     def build_body(self, image: ImageLike | Sequence[ImageLike], prompt: str, **params: Any) -> dict[str, Any]:
-        """``body(EditRequest(prompt, **params), image)``; raises FriendliInputError before sending."""
+        """``body(ImageRequest(prompt, **params), image)``; raises FriendliInputError before sending."""
         return self.body(_request(prompt, params), image)
 
     def edit(self, image: ImageLike | Sequence[ImageLike], prompt: str, *,
              cancel: Callable[[], bool] | None = None, **params: Any) -> list[EditedImage]:
         """Send one edit request (a list ``image`` is one multi-image request); return its images.
 
-        ``params`` are the fields of ``EditRequest``. ``cancel`` is polled every 0.1 s: when it
+        ``params`` are the fields of ``ImageRequest``. ``cancel`` is polled every 0.1 s: when it
         returns True the request stops at once (FriendliCancelledError), its connection closed.
         """
-        request = _request(prompt, params)
+        return self._run(_request(prompt, params), image, cancel)
+
+    def generate(self, prompt: str, *, control_images: Sequence[ImageLike] | None = None,
+                 controlnet_weights: Sequence[float] | None = None, cancel: Callable[[], bool] | None = None,
+                 **params: Any) -> list[EditedImage]:
+        """Send one generation request (``POST …/images/generations``); return its images.
+
+        ``control_images`` condition the generation (ControlNet), one weight each in ``controlnet_weights``
+        (0..1; None = all 1.0). ``params`` and ``cancel`` as for ``edit``.
+        """
+        weights = None if controlnet_weights is None else tuple(controlnet_weights)
+        request = _request(prompt, params | {"kind": GENERATE, "controlnet_weights": weights})
+        return self._run(request, list(control_images or []), cancel)
+
+    def _run(self, request: ImageRequest, image: Any, cancel: Callable[[], bool] | None) -> list[EditedImage]:
         self.check_ready(request)
         body = self.body(request, image)
         scope = CancelScope(self.deadline)
@@ -164,7 +182,8 @@ class FriendliImageClient:
 
     def send(self, body: dict[str, Any], scope: CancelScope | None = None,
              cpu: Callable[..., Any] | None = None, on_answered: Callable[[], None] | None = None) -> list[EditedImage]:
-        """POST a body made by ``body`` and fetch its results, decoded, blocking; ``scope`` stops it (by
+        """POST a body made by ``body`` (an edit's has "image"; a generation's has not) to its route and
+        fetch its results, decoded, blocking; ``scope`` stops it (by
         default a new one with the client's deadline); ``cpu(fn, *args)`` runs the decoding (default:
         on this thread); ``on_answered()`` runs once the endpoint's answer is in, before decoding. A
         stored answer is used when it still decodes; a new one is stored only once it decoded."""
@@ -195,8 +214,11 @@ class FriendliImageClient:
         """The result store key of ``body`` for this key and team (another credential never reads it)."""
         if self.store is None:
             return None
-        return request_key(self.settings.service, self._api_host, body,
+        return request_key(self.settings.service, self._api_host + _path(self._url_for(body)), body,
                            credential_fingerprint(self.settings.token, headers.get("X-Friendli-Team")))
+
+    def _url_for(self, body: dict[str, Any]) -> str:
+        return self.settings.edit_url if "image" in body else self.settings.generate_url
 
     def _fetch(self, body: dict[str, Any], headers: dict[str, str], scope: CancelScope,
                lease: Lease) -> list[EditedImage]:
@@ -210,8 +232,8 @@ class FriendliImageClient:
         started = time.monotonic()
         self._emit({"type": "sent", "at": started, "expected": limiter.expected()})
         try:
-            answer = self._post(payload, headers, scope, lambda status: self._throttle(limiter, status, admission),
-                                lease)
+            answer = self._post(self._url_for(body), payload, headers, scope,
+                                lambda status: self._throttle(limiter, status, admission), lease)
             outcome = "ok"
             ended = time.monotonic()
             limiter.record(ended - started)
@@ -291,9 +313,8 @@ class FriendliImageClient:
             limiter.throttle(admission)
             self._emit({"type": "throttled", "limit": limiter.limit})
 
-    def _post(self, payload: bytes, headers: dict[str, str], scope: CancelScope,
+    def _post(self, url: str, payload: bytes, headers: dict[str, str], scope: CancelScope,
               on_status: Callable[[int], None] | None = None, lease: Lease | None = None) -> Any:
-        url = self.settings.edit_url
         scope.check_new()
         with scope.active(self._emit, on_status, secrets=self._secrets) as ctx:
             try:
@@ -407,9 +428,9 @@ class FriendliImageClient:
         return _is_local(parts.hostname or "", parts.port or 443)
 
 
-def _request(prompt: str, params: dict[str, Any]) -> EditRequest:
+def _request(prompt: str, params: dict[str, Any]) -> ImageRequest:
     try:
-        return EditRequest(prompt, **params)
+        return ImageRequest(prompt, **params)
     except TypeError as exc:
         raise FriendliInputError("params", str(exc)) from None
 
@@ -422,6 +443,10 @@ def _decode_all(results: list[EditedImage]) -> None:
     """Decode every result (FriendliResponseError for one that is not an image); the pixels are cached."""
     for result in results:
         result.image  # noqa: B018 - the cached property decodes
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path
 
 
 def _netloc(url: str) -> str:

@@ -28,6 +28,7 @@ CONTAINER = "container"
 SERVICES = (DEDICATED, CONTAINER)
 DEFAULT_BASE_URLS = {DEDICATED: "https://api.friendli.ai", CONTAINER: "http://localhost:8000"}
 EDIT_PATHS = {DEDICATED: "/dedicated/v1/images/edits", CONTAINER: "/v1/images/edits"}
+GENERATE_PATHS = {DEDICATED: "/dedicated/v1/images/generations", CONTAINER: "/v1/images/generations"}
 
 TOKEN_ENV = "FRIENDLI_TOKEN"
 TEAM_ENV = "FRIENDLI_TEAM"
@@ -265,6 +266,10 @@ class Settings:
     @property
     def edit_url(self) -> str:
         return self.base_url + EDIT_PATHS[self.service]
+
+    @property
+    def generate_url(self) -> str:
+        return self.base_url + GENERATE_PATHS[self.service]
 
 
 def resolve_settings(

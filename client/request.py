@@ -1,4 +1,5 @@
-"""The edit request as a value: every field but the images, validated once, rendered per service."""
+"""The image request as a value — an edit or a generation — every field but the images, validated
+once, rendered per service and route."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ RESPONSE_FORMATS = {"dedicated": ("png", "jpeg", "jpg", "raw", "url"), CONTAINER
 IMAGE_FORMATS = ("png", "jpeg", "jpg")
 SEED_MAX = 0xFFFFFFFF
 MAX_PROMPT_CHARS = 100_000
+EDIT, GENERATE = "edit", "generate"  # POST …/images/edits (images to change) or …/images/generations
+MAX_CONTROL_IMAGES = 16
 
 
 def _is_int(value: Any) -> bool:
@@ -20,9 +23,11 @@ def _is_int(value: Any) -> bool:
 
 
 @dataclass(frozen=True)
-class EditRequest:
-    """What to ask the endpoint, except the images. ``validate(service)`` raises FriendliInputError
-    naming the field; ``body(service, images)`` gives the JSON body."""
+class ImageRequest:
+    """What to ask the endpoint, except the images. ``kind`` is EDIT (the images are what to change) or
+    GENERATE (the images, if any, are control images, one weight each in ``controlnet_weights``).
+    ``validate(service)`` raises FriendliInputError naming the field; ``body(service, images)`` gives
+    the JSON body."""
 
     prompt: str
     endpoint_id: str | None = ""
@@ -32,6 +37,8 @@ class EditRequest:
     seed: int | None = None
     response_format: str = "png"
     image_format: str = "png"  # how local images are encoded before sending
+    kind: str = EDIT
+    controlnet_weights: tuple[float, ...] | None = None  # GENERATE: one per control image; None = all 1.0
 
     def validate(self, service: str) -> "EditRequest":
         """Check every field for ``service``; returns self so calls chain."""
@@ -55,6 +62,13 @@ class EditRequest:
                                      f"{', '.join(formats)} for the {service} service")
         if self.image_format not in IMAGE_FORMATS:
             raise FriendliInputError("image_format", f"{self.image_format!r} is not one of png, jpeg")
+        if self.kind not in (EDIT, GENERATE):
+            raise FriendliInputError("kind", f"{self.kind!r} is not {EDIT} or {GENERATE}")
+        for weight in self.controlnet_weights or ():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+                raise FriendliInputError("controlnet_weights", f"{weight!r} is not a number from 0 to 1")
+        if self.controlnet_weights is not None and self.kind != GENERATE:
+            raise FriendliInputError("controlnet_weights", "apply to a generation's control images only")
         return self
 
     def model(self, service: str) -> str | None:
@@ -75,15 +89,15 @@ class EditRequest:
             raise FriendliInputError("endpoint_id", "is empty; copy the endpoint id from Friendli Suite > Endpoints")
         return f"{endpoint_id}:{route}" if route else endpoint_id
 
-    def with_seed(self, seed: int | None) -> "EditRequest":
+    def with_seed(self, seed: int | None) -> "ImageRequest":
         return replace(self, seed=seed)
 
     def body(self, service: str, images: str | list[str]) -> dict[str, Any]:
-        """The JSON body; ``images`` are payload strings (a list = the list form of ``image``)."""
+        """The JSON body; ``images`` are payload strings (an edit: a list = the list form of ``image``;
+        a generation: the control images, a list, possibly empty)."""
         self.validate(service)
-        image = [{"image": i} for i in images] if isinstance(images, list) else {"image": images}
-        body: dict[str, Any] = {
-            "image": image,
+        body: dict[str, Any] = self._images(images)
+        body |= {
             "prompt": self.prompt,
             "model": self.model(service),
             "num_inference_steps": self.num_inference_steps,
@@ -94,3 +108,19 @@ class EditRequest:
         if service == CONTAINER:  # the container takes no nulls; its defaults apply instead
             body = {k: v for k, v in body.items() if v is not None}
         return body
+
+    def _images(self, images: str | list[str]) -> dict[str, Any]:
+        if self.kind == EDIT:
+            return {"image": [{"image": i} for i in images] if isinstance(images, list) else {"image": images}}
+        controls = images if isinstance(images, list) else [images]
+        weights = self.controlnet_weights
+        if len(controls) > MAX_CONTROL_IMAGES:
+            raise FriendliInputError("control_images", f"{len(controls)} given; at most {MAX_CONTROL_IMAGES}")
+        if weights is not None and len(weights) != len(controls):
+            raise FriendliInputError("controlnet_weights", f"{len(weights)} weight(s) for {len(controls)} control "
+                                     "image(s): give one weight per control image (or none for all 1.0)")
+        return {"control_images": [{"image": i} for i in controls] or None,
+                "controlnet_weights": [float(w) for w in weights] if weights else None}
+
+
+EditRequest = ImageRequest  # the name of the Python API before generation (kept for scripts)

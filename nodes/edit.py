@@ -10,7 +10,7 @@ from typing import Any
 from ..client.errors import FriendliInputError
 from . import host, messages, validate
 from .endpoint import ENDPOINT_TYPE, Endpoint, resolve
-from .run import NodeRun, edit_request
+from .run import NodeRun, image_request
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +22,10 @@ FAIL, KEEP_ORIGINAL = "fail", "keep original"
 ON_FAILURE = [FAIL, KEEP_ORIGINAL]
 
 
-def _required(seed_tooltip: str) -> dict[str, Any]:
+def creative_inputs(seed_tooltip: str, prompt_tooltip: str = "What to change in the image.") -> dict[str, Any]:
+    """The widgets every Friendli image node shares, in the order the node shows them."""
     return {
-        "prompt": ("STRING", {"multiline": True, "default": "", "tooltip": "What to change in the image."}),
+        "prompt": ("STRING", {"multiline": True, "default": "", "tooltip": prompt_tooltip}),
         "endpoint_id": ("STRING", {"default": "", "tooltip": (
             "Dedicated Endpoint id from Friendli Suite > Endpoints. A connected FriendliEndpoint with a "
             "non-empty endpoint id overrides it. Not needed for a Friendli Container.")}),
@@ -59,24 +60,26 @@ def _inputs(image: dict[str, Any], *, seed_tooltip: str, size_tooltip: str, mask
             optional_images: dict[str, Any] | None = None) -> dict:
     """INPUT_TYPES shared by both edit nodes; ``image`` holds the required image input(s)."""
     return {
-        "required": image | _required(seed_tooltip),
+        "required": image | creative_inputs(seed_tooltip),
         "optional": (optional_images or {}) | _optional(size_tooltip=size_tooltip, mask_tooltip=mask_tooltip),
         "hidden": {"unique_id": "UNIQUE_ID"},
     }
 
 
 class SyncOnOldHosts:
-    """ComfyUI before 0.3.45 cannot await a node: there ``FUNCTION`` names ``edit_sync``, which runs the
-    same coroutine to the end (same results; the node then holds the graph while it waits). Setup
-    problems are found when the prompt is queued (``VALIDATE_INPUTS``)."""
+    """ComfyUI before 0.3.45 cannot await a node: there ``FUNCTION`` names ``run_sync``, which runs the
+    node's coroutine (``ASYNC_FUNCTION``) to the end (same results; the node then holds the graph while
+    it waits). Setup problems are found when the prompt is queued (``VALIDATE_INPUTS``)."""
+
+    ASYNC_FUNCTION = "edit"
 
     @classmethod
     def VALIDATE_INPUTS(cls, prompt: Any = None, endpoint_id: Any = None,
                         endpoint: Any = validate.NOT_LINKED) -> bool | str:
         return validate.edit_node(prompt, endpoint_id, endpoint)
 
-    def edit_sync(self, **inputs: Any) -> Any:
-        return asyncio.run(self.edit(**inputs))  # type: ignore[attr-defined]
+    def run_sync(self, **inputs: Any) -> Any:
+        return asyncio.run(getattr(self, self.ASYNC_FUNCTION)(**inputs))
 
 
 class FriendliImageEdit(SyncOnOldHosts):
@@ -130,7 +133,7 @@ class FriendliImageEdit(SyncOnOldHosts):
         if on_failure not in ON_FAILURE:
             raise FriendliInputError("on_failure", f"{on_failure!r} is not one of {', '.join(ON_FAILURE)}")
         target = resolve(endpoint, endpoint_id, adapter_route)
-        request = edit_request(num_inference_steps, guidance_scale, response_format, prompt, seed, target)
+        request = image_request(num_inference_steps, guidance_scale, response_format, prompt, seed, target)
         size = tuple(image.shape[1:3]) if output_size == MATCH_INPUT else None
 
         with NodeRun(target, request, len(image), unique_id, max_concurrency) as node_run:
@@ -201,7 +204,7 @@ class FriendliMultiImageEdit(SyncOnOldHosts):
         if mask is not None:
             tensors.check_mask(mask)  # fail before sending anything
         target = resolve(endpoint, endpoint_id, adapter_route)
-        request = edit_request(num_inference_steps, guidance_scale, response_format, prompt, seed, target)
+        request = image_request(num_inference_steps, guidance_scale, response_format, prompt, seed, target)
         size = tuple(first.shape[1:3]) if output_size == MATCH_INPUT else None
 
         with NodeRun(target, request, 1, unique_id) as node_run:

@@ -60,8 +60,8 @@ def supports_async() -> bool:
 
 
 def node_function(name: str) -> str:
-    """The FUNCTION of an async node: ``name``, or on hosts before 0.3.45 its synchronous twin ``name_sync``."""
-    return name if supports_async() else f"{name}_sync"
+    """The FUNCTION of an async node: ``name``, or on hosts before 0.3.45 ``run_sync``, which runs it to the end."""
+    return name if supports_async() else "run_sync"
 
 
 def progress_bar(total: int, node_id: str | None) -> Any:

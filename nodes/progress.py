@@ -4,15 +4,27 @@ Worker threads only put client events (retries, reused results, throttling, the 
 state) on a queue; ``poll`` (called by ``run_jobs`` every 0.1 s as its cancel hook) drains it
 and sends throttled updates: the host progress bar (for this node id), the ``friendli.progress``
 websocket event and the status text.
+
+Previews of finished images (``preview``) are made on the CPU pool, one at a time per node (a
+preview asked for while one is being made, or while the pool has work waiting, is dropped), and
+sent by the run's thread too: ComfyUI's progress hook checks the global interrupt flag and resets
+it when it raises, so from a worker thread it could swallow the user's Cancel.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
+from ..client.scheduler import cpu_pool
 from . import host
+from .preview import preview_image, preview_tuple
+
+log = logging.getLogger(__name__)
 
 EVENT = "friendli.progress"
 EVENT_INTERVAL = 0.25  # at most 4 events per second, except start and end
@@ -40,12 +52,17 @@ class BatchProgress:
         self.limit: int | None = None  # the endpoint's shared limit, when it caps this node's concurrency
         self.price_per_gpu_hour = 0.0  # Settings > Friendli
         self.gpus = 1  # the endpoint's GPUs, once its spec said
+        self.sent: str | None = None  # the size the latest image was sent at, "1024×768", when resized
         self._busy: list[tuple[float, float]] = []  # (sent, answered) of each request, monotonic
         self.started = time.monotonic()
         self._events: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._bar = host.progress_bar(total, self.node)
         self._sent_event = self._sent_text = float("-inf")
         self._dirty = False
+        self.make_preview: Callable[[Any], Any] = preview_image  # on the CPU pool
+        self._preview_lock = threading.Lock()
+        self._preview_busy = False  # one preview is being made for this node
+        self._preview_ready: Any = None  # the latest preview made, not yet sent
 
     @property
     def elapsed(self) -> float:
@@ -80,6 +97,8 @@ class BatchProgress:
             parts.append(f"retry {r['attempt']}/{r['max']} · {r['cause']} · next in {r['wait']:.0f} s")
         if self.advisory:
             parts.append(self.advisory)
+        if self.sent:
+            parts.append(f"sent at {self.sent}")
         if self.endpoint:
             parts.append(f"endpoint {STATE_WORDS.get(self.endpoint['endpoint_state'], 'starting')}")
             if self.endpoint.get("endpoint_phase"):
@@ -105,6 +124,52 @@ class BatchProgress:
         """The client's ``on_event`` hook; safe from any thread."""
         self._events.put(event)
 
+    def sent_size(self, width: int, height: int) -> None:
+        """An image was sent at ``width`` × ``height`` (cropped or capped); safe from any thread."""
+        self._events.put({"type": "sent_size", "size": f"{int(width)}×{int(height)}"})
+
+    def preview(self, image: Any) -> bool:
+        """Show a finished image (decoded uint8 HxWxC or float [H,W,C]) on the node; safe from any thread.
+
+        The preview is made on the CPU pool and sent by the run's thread at its next ``poll``. Returns
+        False when dropped: outside ComfyUI, while this node's previous preview is being made, or while
+        the pool has work waiting for a thread (a preview must not delay encoding or decoding)."""
+        if self._bar is None:
+            return False
+        with self._preview_lock:
+            if self._preview_busy:
+                return False
+            self._preview_busy = True
+        pool = cpu_pool()
+        waiting = getattr(pool, "_work_queue", None)  # ThreadPoolExecutor's queue of jobs not yet started
+        try:
+            if waiting is not None and waiting.qsize() > 0:
+                raise RuntimeError("the CPU pool is busy")
+            pool.submit(self._make_preview, image)
+            return True
+        except RuntimeError:  # busy, or the pool is shutting down
+            with self._preview_lock:
+                self._preview_busy = False
+            return False
+
+    def _make_preview(self, image: Any) -> None:
+        try:
+            picture = self.make_preview(image)
+            with self._preview_lock:
+                self._preview_ready = picture
+        except Exception:  # noqa: BLE001 - a preview is never worth failing the run
+            log.debug("Friendli: no preview", exc_info=True)
+        finally:
+            with self._preview_lock:
+                self._preview_busy = False
+
+    def _send_preview(self) -> None:
+        """Send the preview made since the last one, if any (the run's thread)."""
+        with self._preview_lock:
+            picture, self._preview_ready = self._preview_ready, None
+        if picture is not None and self._bar is not None:
+            self._bar.update_absolute(self.done, self.total, preview_tuple(picture))
+
     def start(self) -> None:
         self._report("running", force=True)
 
@@ -121,6 +186,7 @@ class BatchProgress:
     def poll(self) -> bool:
         """Drain retry events and send what is due; returns False (usable inside a cancel hook)."""
         self._drain()
+        self._send_preview()
         now = time.monotonic()
         if self._dirty and now - self._sent_event >= EVENT_INTERVAL:
             self._report("running", force=True)
@@ -129,14 +195,15 @@ class BatchProgress:
             self._sent_text = now
         return False
 
-    def report_done(self, seeds: list[int], failed: list[int] | None = None) -> None:
-        """The run succeeded; ``failed`` (0-based) images were kept unchanged."""
+    def report_done(self, seeds: list[int], failed: list[int] | None = None, outcome: str = "kept unchanged") -> None:
+        """The run succeeded; ``failed`` (0-based) images were ``outcome`` (kept unchanged, skipped)."""
         self._drain()
+        self._send_preview()  # one made in time; a preview still being made is dropped
         extra: dict[str, Any] = {}
         if failed:
             extra["failed"] = [i + 1 for i in failed]
             extra["warning"] = (f"image{'s' if len(failed) > 1 else ''} {', '.join(str(i + 1) for i in failed)} "
-                                f"of {self.total} failed and {'were' if len(failed) > 1 else 'was'} kept unchanged")
+                                f"of {self.total} failed and {'were' if len(failed) > 1 else 'was'} {outcome}")
         self._report("done", force=True, seeds=seeds, **extra)
 
     def report_failure(self, exc: BaseException, cancelled: bool) -> None:
@@ -167,6 +234,8 @@ class BatchProgress:
                 self._busy.append((float(event["start"]), float(event["end"])))
             elif kind == "reused":
                 self.reused += 1
+            elif kind == "sent_size":
+                self.sent = event["size"]
             elif kind == "throttled":
                 self.throttled = event.get("limit")
             elif kind == "endpoint" and event.get("status") in ("RUNNING", "READY"):
@@ -188,7 +257,7 @@ class BatchProgress:
                                 "retry": self.retry, "advisory": self.advisory, "eta": self.eta,
                                 "endpoint_s": round(self.endpoint_seconds, 2), "cost": self.cost,
                                 "limit": self.limit, "stored": self.stored,
-                                **self.endpoint, **extra})
+                                **({"sent": self.sent} if self.sent else {}), **self.endpoint, **extra})
         host.send_text(self.text(), self.node)
         self._sent_event = self._sent_text = now
         self._dirty = False

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from ..client import prefs
 from ..client.api import EditedImage, FriendliImageClient, ImageLike
 from ..client.errors import FriendliBatchError, FriendliCancelledError
-from ..client.request import EditRequest
+from ..client.request import ImageRequest
 from ..client.runner import OrderedSlots, run_jobs
 from ..client.scheduler import run_cpu
 from ..client.store import ResultStore
@@ -48,19 +48,20 @@ def result_store(settings: prefs.Preferences) -> ResultStore | None:
     return ResultStore(host.user_folder() / prefs.STORE_FOLDER, settings.result_store_bytes)
 
 
-def edit_request(steps: int, guidance_scale: float, response_format: str, prompt: str, seed: int,
-                 endpoint: Endpoint) -> EditRequest:
-    """The request of the shared widgets (a negative guidance = leave it to the endpoint)."""
+def image_request(steps: int, guidance_scale: float, response_format: str, prompt: str, seed: int,
+                  endpoint: Endpoint, **extra: Any) -> ImageRequest:
+    """The request of the shared widgets (a negative guidance = leave it to the endpoint); ``extra`` sets
+    the other fields (``kind``, ``controlnet_weights``)."""
     guidance = None if guidance_scale is None or guidance_scale < 0 else float(guidance_scale)
-    return EditRequest(prompt=prompt, endpoint_id=endpoint.endpoint_id, adapter_route=endpoint.adapter_route,
-                       num_inference_steps=int(steps), guidance_scale=guidance, seed=int(seed),
-                       response_format=response_format)
+    return ImageRequest(prompt=prompt, endpoint_id=endpoint.endpoint_id, adapter_route=endpoint.adapter_route,
+                        num_inference_steps=int(steps), guidance_scale=guidance, seed=int(seed),
+                        response_format=response_format, **extra)
 
 
 class NodeRun:
     """The client, progress and stop switch of one node execution; use as a context manager."""
 
-    def __init__(self, endpoint: Endpoint, request: EditRequest, total: int, node_id: Any,
+    def __init__(self, endpoint: Endpoint, request: ImageRequest, total: int, node_id: Any,
                  concurrency: int = 1) -> None:
         settings = prefs.read(host.user_folder() / prefs.FILE_NAME)
         self.progress = BatchProgress(total, node_id)
@@ -107,7 +108,7 @@ class NodeRun:
         """Like ``cpu`` for work before sending: stopped when the run drains too."""
         return run_cpu(fn, *args, stop=self.scope.closed)
 
-    def send(self, index: int, image: ImageLike | Sequence[ImageLike], request: EditRequest) -> list[EditedImage]:
+    def send(self, index: int, image: ImageLike | Sequence[ImageLike], request: ImageRequest) -> list[EditedImage]:
         """Request ``index`` of the run: encoded on the CPU pool, then sent when one of the run's
         ``concurrency`` slots frees (in job order), so the next bodies are ready in time."""
         no_new = self.scope.closed.is_set
@@ -184,9 +185,9 @@ class NodeRun:
             with _runs_lock:
                 _runs.discard(self)
 
-    def succeed(self, seeds: list[int], failed: list[int] | None = None) -> str:
-        """Report success; the seeds as the node's STRING output."""
-        self.progress.report_done(seeds, failed or [])
+    def succeed(self, seeds: list[int], failed: list[int] | None = None, outcome: str = "kept unchanged") -> str:
+        """Report success (``failed`` images were ``outcome``); the seeds as the node's STRING output."""
+        self.progress.report_done(seeds, failed or [], outcome)
         return ", ".join(str(s) for s in seeds)
 
     def _poll(self) -> bool:

@@ -39,7 +39,7 @@ def test_old_hosts_get_a_synchronous_function_with_the_same_results(old_host, em
     pack = packloader.load_pack()
     edit = importlib.import_module(pack.__name__ + ".nodes.edit")
     for cls in (edit.FriendliImageEdit, edit.FriendliMultiImageEdit):
-        assert cls.FUNCTION == "edit_sync" and not inspect.iscoroutinefunction(getattr(cls, cls.FUNCTION))
+        assert cls.FUNCTION == "run_sync" and not inspect.iscoroutinefunction(getattr(cls, cls.FUNCTION))
     node = edit.FriendliImageEdit()
     inputs = dict(image=batch(3), prompt="make it blue", endpoint_id="test-endpoint", num_inference_steps=20,
                   guidance_scale=-1.0, seed=7, response_format="png", unique_id="4")
@@ -47,7 +47,7 @@ def test_old_hosts_get_a_synchronous_function_with_the_same_results(old_host, em
     assert tuple(out.shape) == (3, 32, 48, 3) and seeds == "7, 8, 9" and float(failed.sum()) == 0
     assert old_host.bar[-1] == (3, 3)
     multi = edit.FriendliMultiImageEdit()
-    out, seeds = multi.edit_sync(image_1=batch(1), prompt="p", endpoint_id="test-endpoint", num_inference_steps=20,
+    out, seeds = multi.run_sync(image_1=batch(1), prompt="p", endpoint_id="test-endpoint", num_inference_steps=20,
                                  guidance_scale=-1.0, seed=3, response_format="png")
     assert out.shape[0] == 1 and seeds == "3"
 
