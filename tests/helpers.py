@@ -69,6 +69,7 @@ class FakeHost:
         self.flag = False
         self.lock = threading.RLock()
         self.bar: list[tuple[int, int]] = []
+        self.previews: list[tuple[int, int, object]] = []  # (value, total, preview tuple), also in bar
         self.events: list[tuple[str, dict, object, str]] = []  # (event, data, sid, thread name)
         self.texts: list[tuple[str, str]] = []
         host = self
@@ -82,6 +83,8 @@ class FakeHost:
 
             def update_absolute(self, value, total=None, preview=None):
                 host.bar.append((value, total or self.total))
+                if preview is not None:
+                    host.previews.append((value, total or self.total, preview))
                 if host.flag:  # as ComfyUI's hook does
                     host.flag = False
                     raise InterruptProcessingException()
@@ -216,3 +219,20 @@ def workflow_to_prompt(workflow: dict, input_types: dict[str, dict]) -> dict:
                 inputs[slot["name"]] = [str(origin), origin_slot]
         prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
     return prompt
+
+
+# ---- the vendor's own models (friendli==0.16.5, the test extra) -----------------------------------
+
+def wire_keys(model) -> tuple[set, set]:
+    """(all JSON keys, required JSON keys) of an SDK model (its aliases, as the API sends them)."""
+    keys = {n: f.alias or n for n, f in model.model_fields.items()}
+    return set(keys.values()), {keys[n] for n, f in model.model_fields.items() if f.is_required()}
+
+
+def check_model(sdk, name: str, obj: dict):
+    """``obj`` validates against the SDK's model ``name`` and uses exactly its JSON keys (the SDK accepts
+    Python names too and ignores unknown keys, so both are checked here)."""
+    model = getattr(sdk, name)
+    keys, required = wire_keys(model)
+    assert set(obj) <= keys and required <= set(obj), (name, set(obj) ^ keys)
+    return model.model_validate(obj)

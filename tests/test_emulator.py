@@ -15,7 +15,7 @@ import pytest
 import requests
 from PIL import Image
 
-from helpers import TOKEN
+from helpers import TOKEN, check_model, wire_keys
 from packloader import child_code, load_pack
 
 emu_mod = importlib.import_module(load_pack().__name__ + ".emulator.server")
@@ -487,21 +487,6 @@ def test_cache_responses_answers_identical_requests_from_the_first_answer(emu):
 @pytest.fixture(scope="module")
 def sdk():
     return pytest.importorskip("friendli.core.models", reason="the test extra installs friendli==0.16.5")
-
-
-def wire_keys(model) -> tuple[set, set]:
-    """(all JSON keys, required JSON keys) of an SDK model (its aliases, as the API sends them)."""
-    keys = {n: f.alias or n for n, f in model.model_fields.items()}
-    return set(keys.values()), {keys[n] for n, f in model.model_fields.items() if f.is_required()}
-
-
-def check_model(sdk, name: str, obj: dict):
-    """``obj`` validates against the SDK's model ``name`` and uses exactly its JSON keys (the SDK accepts
-    Python names too and ignores unknown keys, so both are checked here)."""
-    model = getattr(sdk, name)
-    keys, required = wire_keys(model)
-    assert set(obj) <= keys and required <= set(obj), (name, set(obj) ^ keys)
-    return model.model_validate(obj)
 
 
 # ---- endpoints: get (spec) ------------------------------------------------------------------------
