@@ -167,3 +167,23 @@ def test_a_workflow_naming_an_untrusted_host_never_reaches_it(comfy, emulator):
         time.sleep(0.5)  # the queued-prompt hook ran before the validation: give its worker time
         assert foreign.requests == []  # not even the queued-prompt wake went there
     assert TOKEN not in json.dumps(answer)
+
+
+def test_generate_with_a_control_image_then_edit(comfy, emulator):
+    """Issue 18: a graph with Friendli Image Generate guided by a loaded control image, two images
+    (seed + i), then a Friendli edit of them — in a real host, over the queue."""
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+        "2": {"class_type": "FriendliImageGenerate", "inputs": {
+            "prompt": "a fox", "endpoint_id": "test-endpoint", "num_inference_steps": 20, "guidance_scale": -1.0,
+            "seed": 30, "response_format": "png", "count": 2, "control_image_1": ["1", 0], "control_weight_1": 0.6}},
+        "3": friendli(["2", 0], 50),
+        "4": save(["3", 0], "gen"),
+    }
+    result = comfy.run(prompt, timeout=60)
+    assert result["messages"][-1]["type"] == "execution_success", result["messages"][-3:]
+    generations = [r for r in emulator.requests if r.path.endswith("/images/generations")]
+    assert sorted(r.body["seed"] for r in generations) == [30, 31]
+    assert all(r.body["controlnet_weights"] == [0.6] and len(r.body["control_images"]) == 1 for r in generations)
+    assert len([r for r in emulator.requests if r.path.endswith("/images/edits")]) == 2
+    assert len(result["history"]["outputs"]["4"]["images"]) == 2
