@@ -3,6 +3,7 @@ what works and only for its own credential), and a result with many url items st
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import os
@@ -198,3 +199,29 @@ def test_memory_budget_leases_wait_but_the_oldest_always_proceeds(pack):
         third.take(90, 1, stop)
     second.release()
     assert budget.used == 0 and budget.peak == 280
+
+
+def test_a_node_the_host_gives_up_on_finishes_what_it_sent_in_the_background(nodes, online, pack):
+    """ComfyUI cancels the node's task (another node of the prompt failed): the two requests already on
+    the endpoint are answered and stored, the two not yet sent never leave, and the threads end."""
+    from helpers import friendli_threads
+
+    prefs = importlib.import_module(pack.__name__ + ".client.prefs")
+    prefs.write(prefs.validate({"result_store": True}), prefs.default_path())
+    online.latency = 0.6
+
+    async def graph():
+        task = asyncio.ensure_future(nodes.edit.FriendliImageEdit().edit(
+            batch(4), "p", "test-endpoint", 20, -1.0, 7, "png", max_concurrency=2))
+        while len(online.requests) < 2:
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(graph())
+    assert wait_until(lambda: not friendli_threads(), 5)
+    assert len(online.requests) == 2
+    store = importlib.import_module(pack.__name__ + ".client.store").ResultStore(
+        prefs.default_path().with_name(prefs.STORE_FOLDER), 10**9)
+    assert store.stats()["entries"] == 2
