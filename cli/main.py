@@ -1,4 +1,5 @@
-"""``friendli-edit``: edit images from the shell (``--status`` shows an endpoint's state).
+"""``friendli-edit``: edit images from the shell (``--status`` shows an endpoint's state); the option groups,
+progress display, output writing and exit-code handling that ``friendli-generate`` (generate.py) shares.
 
 Exit codes: 0 done, 1 the request failed, 2 bad usage, input or configuration,
 130 interrupted.
@@ -11,7 +12,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..client import prefs
 from ..client.api import RESPONSE_FORMATS, EditedImage, FriendliImageClient
@@ -41,6 +42,38 @@ def _positive(kind: type) -> Any:
     return parse
 
 
+def add_request_options(p: argparse.ArgumentParser, *, prompt_help: str, seed_help: str) -> None:
+    """--prompt … --format: the request's fields, shared by friendli-edit and friendli-generate."""
+    p.add_argument("--prompt", "-p", help=prompt_help)
+    p.add_argument("--endpoint-id", "-e", help="the dedicated endpoint id (Friendli Suite > Endpoints)")
+    p.add_argument("--adapter-route", help="send to this adapter of the endpoint")
+    p.add_argument("--steps", type=int, default=20, help="num_inference_steps, 1..50 (default 20)")
+    p.add_argument("--guidance", type=float, help="guidance_scale (default: the endpoint's)")
+    p.add_argument("--seed", type=int, help=seed_help)
+    p.add_argument("--format", default=None, choices=sorted(set(RESPONSE_FORMATS[DEDICATED])),
+                   help="response_format (default png; jpeg for a container)")
+
+
+def add_out_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", "-o", type=Path, help="output file (several results get -1, -2, … suffixes)")
+
+
+def add_concurrency_option(p: argparse.ArgumentParser, when: str) -> None:
+    p.add_argument("--concurrency", type=_positive(int), default=4, help=f"parallel requests {when} (default 4)")
+
+
+def add_service_options(p: argparse.ArgumentParser) -> None:
+    """--container … --quiet: where to send, how long to wait, the result store, the output's verbosity."""
+    p.add_argument("--container", action="store_true",
+                   help="target a Friendli Container (default base URL http://localhost:8000)")
+    p.add_argument("--base-url", help="API base URL (default FRIENDLI_BASE_URL or the service's)")
+    p.add_argument("--team", help="team id sent as X-Friendli-Team (default FRIENDLI_TEAM)")
+    p.add_argument("--read-timeout", type=_positive(float), default=600.0, help="seconds to wait for an answer (default 600)")
+    p.add_argument("--no-store", action="store_true",
+                   help="don't answer a repeated seeded request from the local result store (~/.cache/comfyui-friendli)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the written paths")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="friendli-edit",
@@ -50,25 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or http(s) URLs; several are sent "
                    "as one multi-image request unless --each is given")
-    p.add_argument("--prompt", "-p", help="what to change")
-    p.add_argument("--endpoint-id", "-e", help="the dedicated endpoint id (Friendli Suite > Endpoints)")
-    p.add_argument("--adapter-route", help="send to this adapter of the endpoint")
-    p.add_argument("--steps", type=int, default=20, help="num_inference_steps, 1..50 (default 20)")
-    p.add_argument("--guidance", type=float, help="guidance_scale (default: the endpoint's)")
-    p.add_argument("--seed", type=int, help="seed (default: random); with --each, image i gets seed + i")
-    p.add_argument("--format", default=None, choices=sorted(set(RESPONSE_FORMATS[DEDICATED])),
-                   help="response_format (default png; jpeg for a container)")
-    p.add_argument("--out", "-o", type=Path, help="output file (several results get -1, -2, … suffixes)")
+    add_request_options(p, prompt_help="what to change",
+                        seed_help="seed (default: random); with --each, image i gets seed + i")
+    add_out_option(p)
     p.add_argument("--each", action="store_true", help="edit each IMAGE separately, concurrently")
-    p.add_argument("--concurrency", type=_positive(int), default=4, help="parallel requests with --each (default 4)")
-    p.add_argument("--container", action="store_true",
-                   help="target a Friendli Container (default base URL http://localhost:8000)")
-    p.add_argument("--base-url", help="API base URL (default FRIENDLI_BASE_URL or the service's)")
-    p.add_argument("--team", help="team id sent as X-Friendli-Team (default FRIENDLI_TEAM)")
-    p.add_argument("--read-timeout", type=_positive(float), default=600.0, help="seconds to wait for an answer (default 600)")
-    p.add_argument("--no-store", action="store_true",
-                   help="don't answer a repeated seeded request from the local result store (~/.cache/comfyui-friendli)")
-    p.add_argument("--quiet", "-q", action="store_true", help="print only the written paths")
+    add_concurrency_option(p, "with --each")
+    add_service_options(p)
     p.add_argument("--status", action="store_true",
                    help="print the state of --endpoint-id (running, sleeping, waking …) and exit; sends no edit")
     p.add_argument("--demo", action="store_true",
@@ -113,10 +133,15 @@ class Progress:
 
 def output_paths(out: Path | None, first_input: str, results: list[EditedImage]) -> list[Path]:
     """Where each result goes: --out (suffixed when several), else <input stem>-edited<ext>."""
+    return result_paths(out, f"{Path(first_input).stem or 'image'}-edited", results)
+
+
+def result_paths(out: Path | None, default_stem: str, results: list[EditedImage]) -> list[Path]:
+    """Where each result goes: --out (suffixed when several), else <default_stem><ext>."""
     paths = []
     for i, result in enumerate(results):
         ext = EXTENSIONS.get(result.mime, ".bin")
-        base = out if out else Path(f"{Path(first_input).stem or 'image'}-edited{ext}")
+        base = out if out else Path(f"{default_stem}{ext}")
         if out and not base.suffix:
             base = base.with_suffix(ext)
         paths.append(base if len(results) == 1 else base.with_name(f"{base.stem}-{i + 1}{base.suffix}"))
@@ -132,35 +157,49 @@ def read_input(arg: str) -> bytes | str:
         raise FriendliInputError("IMAGE", f"cannot read {arg!r}: {exc.strerror}") from None
 
 
+def request_params(args: argparse.Namespace, client: FriendliImageClient) -> dict[str, Any]:
+    """The ImageRequest fields the shared options give (all but the prompt and the seed)."""
+    return dict(endpoint_id=args.endpoint_id, adapter_route=args.adapter_route, num_inference_steps=args.steps,
+                guidance_scale=args.guidance, response_format=args.format
+                or ("jpeg" if client.settings.service == CONTAINER else "png"))
+
+
+def send_all(client: FriendliImageClient, bodies: list[dict[str, Any]], concurrency: int,
+             progress: Progress) -> list[EditedImage]:
+    """Send ``bodies`` ``concurrency`` at a time; their results in order. Ctrl-C or a failure stops them all."""
+    def count(*_: Any) -> None:
+        progress.done += 1
+
+    scope = CancelScope(client.deadline)  # Ctrl-C or a failure stops every request of the batch
+    per_body = run_jobs([lambda b=b: client.send(b, scope) for b in bodies], workers=concurrency,
+                        cancel=progress.poll, on_done=count, scope=scope)
+    return [r for rs in per_body for r in rs]
+
+
 def run(args: argparse.Namespace, client: FriendliImageClient, progress: Progress) -> list[Path]:
-    params = dict(endpoint_id=args.endpoint_id, adapter_route=args.adapter_route, num_inference_steps=args.steps,
-                  guidance_scale=args.guidance, response_format=args.format
-                  or ("jpeg" if client.settings.service == CONTAINER else "png"))
+    params = request_params(args, client)
     inputs = [read_input(a) for a in args.images]
     if args.each:
         bodies = [client.build_body(img, args.prompt, seed=None if args.seed is None else args.seed + i, **params)
                   for i, img in enumerate(inputs)]
-
-        def count(*_: Any) -> None:
-            progress.done += 1
-
-        scope = CancelScope(client.deadline)  # Ctrl-C or a failure stops every request of the batch
-        per_image = run_jobs([lambda b=b: client.send(b, scope) for b in bodies], workers=args.concurrency,
-                             cancel=progress.poll, on_done=count, scope=scope)
-        results = [r for rs in per_image for r in rs]
+        results = send_all(client, bodies, args.concurrency, progress)
     else:
         image = inputs if len(inputs) > 1 else inputs[0]
         results = client.edit(image, args.prompt, seed=args.seed, cancel=progress.poll, **params)
         progress.done = progress.total
     progress.clear_line()
-    paths = output_paths(args.out, args.images[0], results)
+    return write_results(output_paths(args.out, args.images[0], results), results, args.quiet)
+
+
+def write_results(paths: list[Path], results: list[EditedImage], quiet: bool) -> list[Path]:
+    """Write each result to its path and say so (only the path with ``quiet``)."""
     for path, result in zip(paths, results):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(result.data)
         except OSError as exc:
             raise OutputError(f"could not write {path}: {exc.strerror or type(exc).__name__}") from None
-        if args.quiet:
+        if quiet:
             print(path)
         else:
             w, h = result.image.shape[1], result.image.shape[0]
@@ -190,7 +229,39 @@ def _store() -> ResultStore | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    """``friendli-edit``; returns the exit code."""
+    return run_command("friendli-edit", build_parser(), argv, demo=_edit_demo, check=_edit_usage,
+                       total=lambda args: len(args.images) if args.each else 1, act=_edit_action)
+
+
+def _edit_demo(args: argparse.Namespace) -> None:
+    args.images = args.images or [str(SAMPLE_IMAGE)]
+    args.prompt = args.prompt or DEMO_PROMPT
+    args.out = args.out or Path("friendli-demo.png")
+
+
+def _edit_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.status and not args.endpoint_id:
+        parser.error("--status needs --endpoint-id")
+    if not args.images and not args.status:
+        parser.error("give at least one IMAGE, or --demo")
+    if not args.prompt and not args.status:
+        parser.error("--prompt is required")
+
+
+def _edit_action(args: argparse.Namespace, client: FriendliImageClient, progress: Progress) -> None:
+    show_status(client, args.endpoint_id) if args.status else run(args, client, progress)
+
+
+def run_command(prog: str, parser: argparse.ArgumentParser, argv: list[str] | None, *,
+                demo: Callable[[argparse.Namespace], None],
+                check: Callable[[argparse.ArgumentParser, argparse.Namespace], None],
+                total: Callable[[argparse.Namespace], int],
+                act: Callable[[argparse.Namespace, FriendliImageClient, Progress], Any]) -> int:
+    """What every command does around its own work: parse ``argv``; with --demo start the emulator and
+    let ``demo`` fill in defaults; ``check`` the usage (parser.error exits 2); open the client (progress,
+    result store) and ``act``; map errors to exit codes (0 done, 1 the request failed, 2 bad usage,
+    input or configuration, 130 interrupted) with one line on stderr."""
     args = parser.parse_args(argv)
     emulator = None
     try:
@@ -198,22 +269,16 @@ def main(argv: list[str] | None = None) -> int:
             from ..emulator import Emulator
 
             emulator = Emulator(token="demo-token", endpoints=("demo-endpoint",)).start()
-            args.images = args.images or [str(SAMPLE_IMAGE)]
-            args.prompt = args.prompt or DEMO_PROMPT
+            demo(args)
             args.endpoint_id, args.container = "demo-endpoint", False
-            args.out = args.out or Path("friendli-demo.png")
             if not args.quiet:
-                print(f"demo: a local emulator at {emulator.base_url} stands in for the API; its edit is a "
+                work = "edit" if prog == "friendli-edit" else "generation"
+                print(f"demo: a local emulator at {emulator.base_url} stands in for the API; its {work} is a "
                       "deterministic stand-in, not a model", file=sys.stderr)
-        if args.status and not args.endpoint_id:
-            parser.error("--status needs --endpoint-id")
-        if not args.images and not args.status:
-            parser.error("give at least one IMAGE, or --demo")
-        if not args.prompt and not args.status:
-            parser.error("--prompt is required")
+        check(parser, args)
         if not args.container and not args.endpoint_id:
             parser.error("--endpoint-id is required for a dedicated endpoint (or use --container)")
-        progress = Progress(len(args.images) if args.each else 1, args.quiet)
+        progress = Progress(total(args), args.quiet)
         with FriendliImageClient(
             service=CONTAINER if args.container else DEDICATED,
             token="demo-token" if emulator else None,
@@ -221,19 +286,19 @@ def main(argv: list[str] | None = None) -> int:
             team=args.team, read_timeout=args.read_timeout, on_event=progress.on_event,
             store=None if args.no_store or emulator else _store(),
         ) as client:
-            show_status(client, args.endpoint_id) if args.status else run(args, client, progress)
+            act(args, client, progress)
         return 0
     except OutputError as exc:
-        print(f"friendli-edit: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     except (FriendliInputError, FriendliConfigError) as exc:
-        print(f"friendli-edit: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except FriendliError as exc:
-        print(f"friendli-edit: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"{prog}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nfriendli-edit: interrupted", file=sys.stderr)
+        print(f"\n{prog}: interrupted", file=sys.stderr)
         return 130
     finally:
         if emulator is not None:

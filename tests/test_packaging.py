@@ -69,3 +69,4 @@ def test_the_wheel_holds_exactly_the_runtime_files(tmp_path):
     assert all("extra ==" in line for line in requires if "torch" in line)  # torch only in the test extra
     entry_points = next(zipfile.ZipFile(wheel).read(n).decode() for n in names if n.endswith("entry_points.txt"))
     assert "friendli-edit = comfyui_friendli.cli:main" in entry_points
+    assert "friendli-generate = comfyui_friendli.cli:generate_main" in entry_points
