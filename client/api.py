@@ -170,6 +170,8 @@ class FriendliImageClient:
         ``control_images`` condition the generation (ControlNet), one weight each in ``controlnet_weights``
         (0..1; None = all 1.0). ``params`` and ``cancel`` as for ``edit``.
         """
+        if control_images is not None and not isinstance(control_images, (list, tuple)):
+            raise FriendliInputError("control_images", "must be a list of images (e.g. [image]), even for one")
         weights = None if controlnet_weights is None else tuple(controlnet_weights)
         request = _request(prompt, params | {"kind": GENERATE, "controlnet_weights": weights})
         return self._run(request, list(control_images or []), cancel)

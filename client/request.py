@@ -43,7 +43,8 @@ class ImageRequest:
     def validate(self, service: str) -> "EditRequest":
         """Check every field for ``service``; returns self so calls chain."""
         if not isinstance(self.prompt, str) or not self.prompt.strip():
-            raise FriendliInputError("prompt", "is empty; describe the edit you want")
+            raise FriendliInputError("prompt", f"is empty; describe the {'image' if self.kind == GENERATE else 'edit'} "
+                                     "you want")
         if len(self.prompt) > MAX_PROMPT_CHARS:
             raise FriendliInputError("prompt", f"is {len(self.prompt)} characters long; keep it under {MAX_PROMPT_CHARS}")
         self.model(service)

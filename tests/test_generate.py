@@ -60,8 +60,10 @@ def test_bad_weights_are_refused_before_sending(client_pkg, emulator, weights, f
                             controlnet_weights=weights)
         with pytest.raises(client_pkg.FriendliInputError, match="controlnet_weights"):  # a weight, no image
             client.generate("x", endpoint_id="test-endpoint", controlnet_weights=[0.5])
-        with pytest.raises(client_pkg.FriendliInputError, match="prompt"):
+        with pytest.raises(client_pkg.FriendliInputError, match="prompt: is empty; describe the image you want"):
             client.generate(" ", endpoint_id="test-endpoint")
+        with pytest.raises(client_pkg.FriendliInputError, match="control_images: must be a list"):
+            client.generate("x", endpoint_id="test-endpoint", control_images=photo(8, 8))
     assert emulator.requests == []
 
 

@@ -185,7 +185,8 @@ def test_endpoint_node_overrides_widgets(nodes, online, monkeypatch, pack):
 
 def test_node_definitions_follow_the_conventions(pack):
     names = pack.NODE_DISPLAY_NAME_MAPPINGS
-    assert set(pack.NODE_CLASS_MAPPINGS) == {"FriendliImageEdit", "FriendliMultiImageEdit", "FriendliEndpoint"}
+    assert set(pack.NODE_CLASS_MAPPINGS) == {"FriendliImageEdit", "FriendliMultiImageEdit", "FriendliImageGenerate",
+                                             "FriendliEndpoint"}
     for name, cls in pack.NODE_CLASS_MAPPINGS.items():
         assert cls.CATEGORY == "Friendli" and cls.DESCRIPTION and names[name].startswith("Friendli ")
         assert len(cls.RETURN_NAMES) == len(cls.RETURN_TYPES) == len(cls.OUTPUT_TOOLTIPS)
@@ -212,7 +213,7 @@ def test_nodes_import_and_declare_inputs_without_torch():
             "print(sorted(len(c.INPUT_TYPES()['required']) for c in m.NODE_CLASS_MAPPINGS.values()))\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "[5, 7, 7]"
+    assert run.stdout.strip() == "[5, 6, 7, 7]"  # endpoint, generate, the two edits
 
 
 def test_prompt_dict_holds_no_token(nodes, online):
