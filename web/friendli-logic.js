@@ -486,3 +486,121 @@ export function endpointTone(answer) {
 export function parseHosts(text) {
   return String(text ?? "").split(/[\s,]+/).map((h) => h.trim()).filter(Boolean);
 }
+
+// ---- the endpoint picker -------------------------------------------------------------------------
+/** Node types whose ``endpoint_id`` widget gets the picker button. */
+export const PICKER_NODES = ["FriendliImageEdit", "FriendliMultiImageEdit", "FriendliImageGenerate", "FriendliEndpoint"];
+export const PICKER_FIELD = "endpoint_id";
+export const PICKER_WIDGET = "friendli_pick_endpoint";
+const PICKER_MAX = 200;
+const PICKER_ID_MAX = 128;
+
+/**
+ * What the picker of one node asks GET /friendli/endpoints, from the node's widget values ({service,
+ * base_url, team} of a Friendli Endpoint node; nothing for the others): {query} (with the "?" when not
+ * empty), or {blocked: "container"} when the node names a Friendli Container, which has no list.
+ */
+export function pickerRequest(values = {}) {
+  if (String(values.service ?? "").trim() === "container") return { blocked: "container" };
+  const params = [];
+  for (const name of ["base_url", "team"]) {
+    const value = String(values[name] ?? "").trim();
+    if (value) params.push(`${name}=${encodeURIComponent(value)}`);
+  }
+  return { query: params.length ? `?${params.join("&")}` : "" };
+}
+
+const pickText = (v, max) => (typeof v === "string" && v.trim() ? clip(v.replace(/[\u0000-\u001f\u007f-\u009f]/g, " "), max) : null);
+
+/** An id the picker may put in the field: printable, no spaces, 1..128 characters (as the server checks). */
+export function validEndpointId(id) {
+  return typeof id === "string" && id.length > 0 && id.length <= PICKER_ID_MAX && !/[\s\u0000-\u001f\u007f-\u009f]/.test(id);
+}
+
+/**
+ * GET /friendli/endpoints's answer checked again (it came over the network): {available, code, reason,
+ * endpoints: [{id, name, status, phase, gpu}], truncated}; at most 200 rows, unusable ids left out, texts
+ * one line and short, unknown states null.
+ */
+export function parseEndpointList(data) {
+  if (!data || typeof data !== "object") return { available: false, code: "malformed", reason: "", endpoints: [], truncated: false };
+  if (data.available !== true) {
+    return { available: false, code: typeof data.code === "string" ? data.code : "unavailable",
+      reason: pickText(data.reason, 300) ?? "", endpoints: [], truncated: false };
+  }
+  const rows = Array.isArray(data.endpoints) ? data.endpoints : [];
+  const seen = new Set();
+  const endpoints = [];
+  for (const row of rows) {
+    if (endpoints.length >= PICKER_MAX) break;
+    if (!row || typeof row !== "object" || !validEndpointId(row.id) || seen.has(row.id)) continue;
+    seen.add(row.id);
+    endpoints.push({ id: row.id, name: pickText(row.name, 80), status: STATE_NAMES.includes(row.status) ? row.status : null,
+      phase: PHASES.includes(row.phase) ? row.phase : null, gpu: pickText(row.gpu, 48) });
+  }
+  return { available: true, code: null, reason: "", endpoints, truncated: data.truncated === true || rows.length > PICKER_MAX };
+}
+
+/** The colour of a state in the list: ok (serving), idle (asleep), busy (starting), error (failed or ending), none. */
+export function stateTone(status) {
+  if (["RUNNING", "READY"].includes(status)) return "ok";
+  if (status === "SLEEPING") return "idle";
+  if (["INITIALIZING", "AWAKING", "UPDATING"].includes(status)) return "busy";
+  if (["FAILED", "STOPPING", "TERMINATING", "TERMINATED"].includes(status)) return "error";
+  return "none";
+}
+
+/** One row of the list: {id, title (the name, else the id), detail (the id under a name), state, tone, gpu}. */
+export function endpointRow(endpoint, lang = "en") {
+  const t = translator(lang);
+  const state = endpoint.status ? t(`state.${endpoint.status}`) + (endpoint.phase ? ` · ${t(`phase.${endpoint.phase}`)}` : "")
+    : t("state.UNKNOWN");
+  return { id: endpoint.id, title: endpoint.name ?? endpoint.id, detail: endpoint.name ? endpoint.id : "",
+    state, tone: stateTone(endpoint.status), gpu: endpoint.gpu ?? "" };
+}
+
+/** The endpoints whose name, id or GPU holds every word of ``text`` (any case); all of them for no text. */
+export function filterEndpoints(endpoints, text) {
+  const words = String(text ?? "").toLowerCase().split(/\s+/).filter(Boolean);
+  if (!words.length) return endpoints;
+  return endpoints.filter((e) => {
+    const hay = [e.id, e.name ?? "", e.gpu ?? ""].join(" ").toLowerCase();
+    return words.every((w) => hay.includes(w));
+  });
+}
+
+/** The line under the list: why there is no list (container, no key, no route, an error), or what it shows. */
+export function pickerNote(list, lang = "en", shown = null) {
+  const t = translator(lang);
+  if (!list) return t("picker.loading");
+  if (list.blocked === "container") return t("picker.container");
+  if (list.error) return t("picker.error", { error: clip(String(list.error), 200) });
+  if (!list.available) {
+    if (list.code === "no_key") return t("picker.noKey");
+    if (list.code === "malformed") return t("picker.malformed");
+    return t("picker.unavailable");
+  }
+  if (!list.endpoints.length) return t("picker.empty");
+  if (shown === 0) return t("picker.noMatch");
+  if (list.truncated) return t("picker.truncated", { n: list.endpoints.length });
+  return t("picker.count", { n: list.endpoints.length });
+}
+
+/**
+ * Where the picker button goes among a node's widgets: right after ``endpoint_id`` (its index + 1), or -1
+ * when the node has no such widget. The button is never saved (serialize false), so the saved values keep
+ * their order in every frontend (see ``compactValues`` for the one that leaves a gap).
+ */
+export function pickerIndex(widgets) {
+  const i = (widgets ?? []).findIndex((w) => w?.name === PICKER_FIELD);
+  return i < 0 ? -1 : i + 1;
+}
+
+/**
+ * ``widgets_values`` without the gaps frontend 1.27 leaves where an unsaved widget sits between saved ones
+ * (it writes each value at the widget's own index but reads them back skipping unsaved widgets); values that
+ * are really null or undefined stay. Frontend 1.58 already writes them without gaps: unchanged there.
+ */
+export function compactValues(values) {
+  return Array.isArray(values) ? values.filter(() => true) : values;
+}

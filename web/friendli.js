@@ -5,10 +5,11 @@
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import {
-  ADVANCED_WIDGETS, FRIENDLI_NODES, PAID_COLORS, RUN_NODES, advancedLabel, applyProgress, badgeColors, barMode,
-  confirmText, endpointLine, endpointTone, errorMessage, findNodeByExecutionId, isTicking, parseConfirm, parseHosts,
-  progressFraction, progressLines, progressTone, settingDeclarations, settle, statusLine, storeLine, teamError,
-  tokenError,
+  ADVANCED_WIDGETS, FRIENDLI_NODES, PAID_COLORS, PICKER_NODES, PICKER_WIDGET, RUN_NODES, advancedLabel, applyProgress,
+  badgeColors, barMode, compactValues, confirmText, endpointLine, endpointRow, endpointTone, errorMessage,
+  filterEndpoints, findNodeByExecutionId, isTicking, parseConfirm, parseEndpointList, parseHosts, pickerIndex,
+  pickerNote, pickerRequest, progressFraction, progressLines, progressTone, settingDeclarations, settle, statusLine,
+  storeLine, teamError, tokenError,
 } from "./friendli-logic.js";
 import { translator } from "./friendli-strings.js";
 
@@ -288,9 +289,15 @@ function renderEndpointTest() {
     }
   }
   input.addEventListener("keydown", (event) => { if (event.key === "Enter") run("status"); });
+  const pick = button(tr("picker.button"), "friendli-endpoint-pick", () => openPicker({
+    anchor: input, request: pickerRequest(), current: input.value.trim(),
+    onPick: (id) => { input.value = id; show(out, ""); },
+  }));
+  pick.title = tr("aria.picker");
   const test = button(tr("endpoint.test"), "friendli-test-connection", () => run("status"));
   const sleep = button(tr("endpoint.sleep"), "friendli-sleep-now", () => run("sleep"));
-  return el("div", { className: "friendli-status-box" }, el("div", { className: "friendli-row" }, input, test, sleep), out);
+  return el("div", { className: "friendli-status-box" },
+    el("div", { className: "friendli-row" }, input, pick, test, sleep), out);
 }
 
 // Frontend settings of custom types (SETTINGS in friendli-logic.js): they never call their setter, so
@@ -432,12 +439,199 @@ function nodeCreated(node) {
     node.bgcolor = paid.bgcolor;
   }
   addBadge(node);
+  if (PICKER_NODES.includes(type)) addPicker(node);
   if (!RUN_NODES.includes(type)) return;
   setupAdvanced(node);
   progressWidget(node);
   // a loaded workflow sets its own size after this; a new node gets room for every row and the prompt
   const size = node.computeSize();
   node.setSize?.([Math.max(node.size?.[0] ?? 0, size[0]), size[1] + PROMPT_ROOM]);
+}
+
+// ---- the endpoint picker: a button under every endpoint_id field, a list from GET /friendli/endpoints ----
+// The button is a plain button widget (drawn by the classic canvas and by Vue nodes alike), never saved: the
+// workflow keeps only the endpoint id. The list opens as a small popup of its own beside the pointer.
+const LIST_FRESH_MS = 30_000; // a list is asked again after this, or on Refresh
+const lists = new Map(); // query -> {at, promise}
+const picker = { box: null, cleanup: null };
+let lastPointer = null;
+window.addEventListener?.("pointerdown", (event) => { lastPointer = { x: event.clientX, y: event.clientY }; }, true);
+
+function loadList(query, fresh) {
+  const now = Date.now();
+  const cached = lists.get(query);
+  if (!fresh && cached && now - cached.at < LIST_FRESH_MS) return cached.promise;
+  const promise = call(`/friendli/endpoints${query}`).then(parseEndpointList, (err) => ({ available: false, error: err.message }));
+  lists.set(query, { at: now, promise });
+  promise.then((list) => { if (!list.available) lists.delete(query); }); // only a list is worth keeping
+  return promise;
+}
+
+function closePicker() {
+  picker.cleanup?.();
+  picker.box?.remove();
+  picker.box = picker.cleanup = null;
+}
+
+/** Keep the popup inside the window: below ``anchor`` (an element or a point), else near the top middle. */
+function place(box, anchor) {
+  const width = box.offsetWidth || 420;
+  const height = box.offsetHeight || 300;
+  let x = (window.innerWidth - width) / 2;
+  let y = window.innerHeight * 0.2;
+  if (typeof anchor?.getBoundingClientRect === "function") {
+    const rect = anchor.getBoundingClientRect();
+    [x, y] = [rect.left, rect.bottom + 4];
+  } else if (anchor) {
+    [x, y] = [anchor.x - 24, anchor.y + 14];
+  }
+  // inside a dialog whose transform makes it the containing block, "fixed" counts from the dialog: measure it
+  box.style.left = box.style.top = "0px";
+  const origin = box.getBoundingClientRect();
+  box.style.left = `${Math.max(8, Math.min(x, window.innerWidth - width - 8)) - origin.left}px`;
+  box.style.top = `${Math.max(8, Math.min(y, window.innerHeight - height - 8)) - origin.top}px`;
+}
+
+/**
+ * The list popup. ``request``: pickerRequest(...) ({query} or {blocked}); ``current``: the id in the field
+ * (its row is marked); ``onPick(id)`` fills the field. Escape, a click outside or × close it.
+ */
+function openPicker({ anchor, request, current, onPick }) {
+  closePicker();
+  const lang = language();
+  const filter = stopKeys(el("input", { type: "search", className: "friendli-input friendli-picker-filter",
+    placeholder: tr("picker.filter"), ariaLabel: tr("picker.filter"), spellcheck: false, autocomplete: "off" }));
+  filter.dataset.testid = "friendli-picker-filter";
+  const listBox = el("div", { className: "friendli-picker-list", role: "listbox" });
+  listBox.dataset.testid = "friendli-picker-list";
+  const note = el("div", { className: "friendli-picker-note" });
+  note.dataset.testid = "friendli-picker-message";
+  const refresh = button(tr("picker.refresh"), "friendli-picker-refresh", () => load(true));
+  const close = button("×", "friendli-picker-close", closePicker);
+  close.title = close.ariaLabel = tr("picker.close");
+  const head = el("div", { className: "friendli-picker-head" },
+    el("span", { className: "friendli-picker-title", textContent: tr("picker.title") }), refresh, close);
+  const box = el("div", { className: "friendli-picker", role: "dialog", ariaLabel: tr("aria.picker") },
+    head, filter, listBox, note);
+  box.dataset.testid = "friendli-picker";
+  let list = null;
+
+  function choose(id) {
+    closePicker();
+    onPick(id);
+  }
+
+  function render() {
+    const usable = !!list?.available && list.endpoints.length > 0;
+    const shown = usable ? filterEndpoints(list.endpoints, filter.value) : [];
+    listBox.replaceChildren(...shown.map((endpoint) => {
+      const row = endpointRow(endpoint, lang);
+      const item = el("button", { type: "button", className: "friendli-picker-row", role: "option", title: row.id },
+        el("span", { className: "friendli-picker-name", textContent: row.title }),
+        el("span", { className: "friendli-picker-state", textContent: row.state }),
+        el("span", { className: "friendli-picker-id", textContent: row.detail }),
+        el("span", { className: "friendli-picker-gpu", textContent: row.gpu }));
+      Object.assign(item.dataset, { testid: "friendli-picker-row", id: row.id, tone: row.tone });
+      if (row.id === current) item.dataset.current = "true";
+      item.addEventListener("click", () => choose(row.id));
+      return item;
+    }));
+    filter.hidden = !usable;
+    listBox.hidden = !usable;
+    refresh.hidden = !!list?.blocked;
+    note.textContent = pickerNote(list, lang, usable ? shown.length : null);
+    note.dataset.tone = list && (list.blocked || list.error || !list.available) ? "warn" : "ok";
+    box.dataset.state = !list ? "loading" : usable ? "list" : "message";
+    place(box, anchor);
+  }
+
+  async function load(fresh) {
+    if (request.blocked) {
+      list = request;
+      return render();
+    }
+    list = null;
+    render();
+    const answer = await loadList(request.query, fresh);
+    if (picker.box !== box) return; // closed (or another one opened) meanwhile
+    list = answer;
+    render();
+    if (document.activeElement === box && !filter.hidden) filter.focus({ preventScroll: true });
+  }
+
+  filter.addEventListener("input", render);
+  box.addEventListener("keydown", (event) => {
+    event.stopPropagation(); // keep ComfyUI's shortcuts out
+    const rows = [...listBox.querySelectorAll("button")];
+    const at = rows.indexOf(document.activeElement);
+    if (event.key === "Escape") closePicker();
+    else if (event.key === "ArrowDown" && rows.length) rows[Math.min(at + 1, rows.length - 1)].focus();
+    else if (event.key === "ArrowUp" && rows.length) (at <= 0 ? filter : rows[at - 1]).focus();
+    else if (event.key === "Enter" && event.target === filter && rows.length === 1) choose(rows[0].dataset.id);
+    else return;
+    event.preventDefault();
+  });
+  const outside = (event) => { if (!box.contains(event.target)) closePicker(); };
+  const escape = (event) => { // also when the focus is elsewhere (no list to filter)
+    if (event.key !== "Escape") return;
+    event.stopPropagation();
+    closePicker();
+  };
+  const timer = setTimeout(() => document.addEventListener("pointerdown", outside, true), 0);
+  document.addEventListener("keydown", escape, true);
+  picker.cleanup = () => {
+    clearTimeout(timer);
+    document.removeEventListener("pointerdown", outside, true);
+    document.removeEventListener("keydown", escape, true);
+  };
+  picker.box = box;
+  box.tabIndex = -1;
+  // opened from a modal dialog (Settings): inside it, or its focus trap and outside-click guard would fight the list
+  const host = anchor?.closest?.('[role="dialog"]') ?? document.body;
+  host.append(box);
+  load(false);
+  (filter.hidden ? box : filter).focus({ preventScroll: true });
+}
+
+function setWidgetValue(node, widget, value) {
+  const old = widget.value;
+  widget.value = value;
+  widget.callback?.(value, app.canvas, node);
+  node.onWidgetChanged?.(widget.name, value, old, widget);
+  node.setDirtyCanvas?.(true, true);
+  app.graph?.change?.(); // the workflow counts as modified
+}
+
+/** The "⌄ pick endpoint" button right under the node's endpoint_id widget (never saved, see compactValues). */
+function addPicker(node) {
+  const at = pickerIndex(node.widgets);
+  if (at < 0 || node.widgets.some((w) => w.name === PICKER_WIDGET)) return;
+  const field = node.widgets[at - 1];
+  const values = () => Object.fromEntries((node.widgets ?? [])
+    .filter((w) => ["service", "base_url", "team"].includes(w.name)).map((w) => [w.name, w.value]));
+  const pick = node.addWidget("button", PICKER_WIDGET, null, () => openPicker({
+    anchor: lastPointer, request: pickerRequest(values()), current: String(field.value ?? "").trim(),
+    onPick: (id) => setWidgetValue(node, field, id),
+  }), { serialize: false });
+  pick.serialize = false; // not in widgets_values nor in the prompt
+  pick.label = tr("picker.button");
+  const widgets = node.widgets;
+  const from = widgets.indexOf(pick);
+  if (from > at) {
+    widgets.splice(from, 1);
+    widgets.splice(at, 0, pick);
+  }
+  const serialized = node.onSerialize;
+  node.onSerialize = function (data) {
+    serialized?.call(this, data);
+    if (data) data.widgets_values = compactValues(data.widgets_values);
+  };
+  const drawn = node.onDrawForeground;
+  node.onDrawForeground = function (...args) {
+    const text = tr("picker.button"); // follows the language
+    if (pick.label !== text) pick.label = text;
+    return drawn?.apply(this, args);
+  };
 }
 
 // ---- confirmation before a large run ---------------------------------------------------------

@@ -395,10 +395,19 @@ test("the edit nodes: transport widgets behind the advanced toggle, values untou
   for (const name of ["prompt", "endpoint_id", "num_inference_steps", "guidance_scale", "seed"]) {
     assert.equal(byName[name].advanced, undefined, name);
   }
-  // the toggle and the progress box come after every saved widget and are never saved nor sent
+  // the toggle and the progress box come after every saved widget and are never saved nor sent; the endpoint
+  // picker's button sits right under endpoint_id (never saved either: the saved values keep their order)
   const names = node.widgets.map((w) => w.name);
-  assert.deepEqual(names.slice(0, EDIT_WIDGETS.length), EDIT_WIDGETS);
-  assert.deepEqual(names.slice(EDIT_WIDGETS.length), ["friendli_advanced", "friendli_progress"]);
+  assert.deepEqual(names.filter((n) => n !== "friendli_pick_endpoint").slice(0, EDIT_WIDGETS.length), EDIT_WIDGETS);
+  assert.equal(names[names.indexOf("endpoint_id") + 1], "friendli_pick_endpoint");
+  assert.deepEqual(names.slice(EDIT_WIDGETS.length + 1), ["friendli_advanced", "friendli_progress"]);
+  const pick = byName.friendli_pick_endpoint;
+  assert.deepEqual([pick.type, pick.serialize, pick.options.serialize, pick.label], ["button", false, false, "⌄ pick endpoint"]);
+  const written = { widgets_values: [] }; // frontend 1.27's gap where the unsaved button sits
+  written.widgets_values[1] = "endpoint";
+  written.widgets_values[3] = 20;
+  node.onSerialize(written);
+  assert.deepEqual(written.widgets_values, ["endpoint", 20]);
   const toggle = byName.friendli_advanced;
   const box = byName.friendli_progress;
   for (const w of [toggle, box]) {
