@@ -82,11 +82,18 @@ def plan(image: torch.Tensor, mask: torch.Tensor, *, context: float = CONTEXT, m
     """The crop of ``image`` [H,W,C] around ``mask`` [H,W] as RGB uint8 at about ``megapixels`` (up or down,
     sides multiples of 16); None for an empty mask. Apply a send-size cap by passing
     ``min(megapixels, cap)``. CPU work: run it on the CPU pool."""
+    _same_size(image, mask)
     box = crop_box(mask, context, min_px)
     if box is None:
         return None
     rows, cols = box.slices
     return Plan(box, sizing.to_megapixels(tensors.to_rgb_uint8(image[rows, cols]), megapixels))
+
+
+def _same_size(image: torch.Tensor, mask: torch.Tensor) -> None:
+    if tuple(mask.shape) != tuple(image.shape[:2]):
+        raise ValueError(f"mask {tuple(mask.shape)} is not the image's size {tuple(image.shape[:2])}: "
+                         "use per_image_masks")
 
 
 def per_image_masks(mask: torch.Tensor, batch: int, height: int, width: int) -> Iterator[torch.Tensor]:
@@ -115,6 +122,7 @@ def stitch(original: torch.Tensor, edited: np.ndarray | torch.Tensor, mask: torc
     or [h,w,3] float) is resized (bicubic, antialiased) to the box and blended with ``mask`` [H,W]:
     ``m × edited + (1 − m) × original``. Where the mask is 0 (all of it outside the box) the original's
     values are copied, bit-exact; ``feather`` > 0 px softens the seam inside the mask only."""
+    _same_size(original, mask)
     rows, cols = box.slices
     answer = tensors.from_uint8(edited) if isinstance(edited, np.ndarray) else edited[..., :3].float()
     region = original[rows, cols]

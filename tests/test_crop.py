@@ -219,3 +219,8 @@ def test_cap_downscales_above_the_cap_and_the_result_is_restored(sizing, nodes):
     assert back.shape == original.shape and (back - original).abs().mean() < 0.005
     gray = photo(2000, 1000, channels=1)
     assert sizing.cap_size(gray, 1.0).shape[2] == 1
+
+
+def test_a_mask_of_another_size_is_refused(crop):
+    with pytest.raises(ValueError, match="per_image_masks"):
+        crop.plan(torch.zeros(32, 48, 3), torch.ones(16, 24))
