@@ -99,12 +99,17 @@ def _same_size(image: torch.Tensor, mask: torch.Tensor) -> None:
 def per_image_masks(mask: torch.Tensor, batch: int, height: int, width: int) -> Iterator[torch.Tensor]:
     """Mask [H,W] of each image of a batch, as ``tensors.fit_mask`` (ImageCompositeMasked) makes them:
     bilinear resize, a shorter mask batch repeated (one mask for all), a longer one cut; one at a time."""
-    masks = tensors.check_mask(mask)  # [B,1,h,w]
     for index in range(batch):
-        one = masks[index % len(masks)].unsqueeze(0)
-        if tuple(one.shape[-2:]) != (height, width):
-            one = F.interpolate(one, size=(height, width), mode="bilinear")
-        yield one[0, 0]
+        yield mask_at(mask, index, height, width)
+
+
+def mask_at(mask: torch.Tensor, index: int, height: int, width: int) -> torch.Tensor:
+    """The mask [H,W] of image ``index`` of a batch (see ``per_image_masks``)."""
+    masks = tensors.check_mask(mask)  # [B,1,h,w]
+    one = masks[index % len(masks)].unsqueeze(0)
+    if tuple(one.shape[-2:]) != (height, width):
+        one = F.interpolate(one, size=(height, width), mode="bilinear")
+    return one[0, 0]
 
 
 def _feathered(mask: torch.Tensor, feather: int) -> torch.Tensor:

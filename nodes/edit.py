@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..client.errors import FriendliInputError
-from . import host, messages, validate
+from . import framing, host, messages, validate
 from .endpoint import ENDPOINT_TYPE, Endpoint, resolve
 from .run import NodeRun, image_request
 
@@ -118,36 +118,42 @@ class FriendliImageEdit(SyncOnOldHosts):
             "fail: the node fails when an image still fails after its retries, naming it. keep original: "
             "failed images come back unchanged, the node succeeds with a warning, and the failed output marks "
             "them.")})
+        types["optional"] |= framing.inputs("each image")
         return types
 
     @messages.in_user_language
     async def edit(self, image: Any, prompt: str, endpoint_id: str, num_inference_steps: int,
                    guidance_scale: float, seed: int, response_format: str, adapter_route: str = "",
                    mask: Any = None, endpoint: Endpoint | None = None, output_size: str = MATCH_INPUT,
-                   max_concurrency: int = 4, on_failure: str = FAIL, unique_id: Any = None) -> tuple[Any, str, Any]:
-        from . import tensors
+                   max_concurrency: int = 4, on_failure: str = FAIL, mask_mode: str = framing.WHOLE,
+                   crop_context: float = 0.25, crop_megapixels: float = 1.0,
+                   max_send_megapixels: float = framing.MAX_SEND_MP, unique_id: Any = None) -> tuple[Any, str, Any]:
+        from . import crop, tensors
 
         image = tensors.check_image(image)
         if mask is not None:
             tensors.check_mask(mask)  # fail before sending anything
         if on_failure not in ON_FAILURE:
             raise FriendliInputError("on_failure", f"{on_failure!r} is not one of {', '.join(ON_FAILURE)}")
+        size = tuple(image.shape[1:3]) if output_size == MATCH_INPUT else None
+        how = framing.Framing(mask_mode, crop_context, crop_megapixels, max_send_megapixels, size).check(mask)
         target = resolve(endpoint, endpoint_id, adapter_route)
         request = image_request(num_inference_steps, guidance_scale, response_format, prompt, seed, target)
-        size = tuple(image.shape[1:3]) if output_size == MATCH_INPUT else None
+        height, width = image.shape[1:3]
 
         with NodeRun(target, request, len(image), unique_id, max_concurrency) as node_run:
-            def job(index: int) -> Callable[[], tuple[Any, int]]:
-                def one() -> tuple[Any, int]:
+            def job(index: int) -> Callable[[], tuple[Any, int | None, bool]]:
+                def one() -> tuple[Any, int | None, bool]:
                     sent = (int(seed) + index) % (SEED_MAX + 1)
-                    pixels = node_run.cpu(tensors.to_rgb_uint8, image[index])
-                    results = node_run.send(index, pixels, request.with_seed(sent))
-                    if len(results) > 1:
-                        log.warning("Friendli: the endpoint returned %d images for image %d; using the first",
-                                    len(results), index + 1)
-                    first = results[0]
-                    edited = node_run.cpu(lambda: tensors.to_result(first.image, image[index], size))
-                    return edited, sent if first.seed is None else first.seed
+                    own_mask = crop.mask_at(mask, index, height, width) if how.mode == framing.CROP else None
+                    frame = node_run.encode(how.frame, image[index], own_mask)
+                    if frame is None:
+                        log.warning("Friendli: image %d of %d has an empty mask: nothing was sent, it is "
+                                    "unchanged", index + 1, len(image))
+                        return image[index], None, True
+                    result = node_run.send_framed(index, frame, request.with_seed(sent), (height, width))
+                    edited = node_run.cpu(frame.finish, result.image)
+                    return edited, sent if result.seed is None else result.seed, frame.composited
                 return one
 
             results = await node_run.execute([job(i) for i in range(len(image))],
@@ -158,9 +164,9 @@ class FriendliImageEdit(SyncOnOldHosts):
                             results[i])
             edited = [image[i] if i in failed else r[0] for i, r in enumerate(results)]
             out = tensors.stack_same_size(edited)
-            if mask is not None:
+            if mask is not None and how.mode == framing.WHOLE:
                 out = tensors.composite(image, out, mask)
-            seeds = [r[1] for r in results if not isinstance(r, BaseException)]
+            seeds = [r[1] for r in results if not isinstance(r, BaseException) and r[1] is not None]
             return out, node_run.succeed(seeds, failed), tensors.failed_mask(out, failed)
 
 
@@ -181,7 +187,7 @@ class FriendliMultiImageEdit(SyncOnOldHosts):
         note = "Every image of this input's batch is sent, in order, each at its own size."
         more = {f"image_{n}": ("IMAGE", {"tooltip": f"Optional reference image {n}. {note}"})
                 for n in range(2, MULTI_INPUTS + 1)}
-        return _inputs(
+        types = _inputs(
             {"image_1": ("IMAGE", {"tooltip": f"The first (main) reference image. {note}"})},
             seed_tooltip="Seed of the request.",
             size_tooltip=("match input: the result is resized (bicubic, antialiased) to image_1's size. endpoint "
@@ -190,34 +196,52 @@ class FriendliMultiImageEdit(SyncOnOldHosts):
             mask_tooltip=("Optional MASK (1 = edit), composited over image_1 on this machine: mask × edited + "
                           "(1 − mask) × image_1, resized and batch-repeated as ImageCompositeMasked does."),
             optional_images=more)
+        types["optional"] |= framing.inputs("image_1 only (the other images are sent whole)")
+        return types
 
     @messages.in_user_language
     async def edit(self, image_1: Any, prompt: str, endpoint_id: str, num_inference_steps: int,
                    guidance_scale: float, seed: int, response_format: str, adapter_route: str = "",
                    mask: Any = None, endpoint: Endpoint | None = None, output_size: str = MATCH_INPUT,
-                   unique_id: Any = None, **images: Any) -> tuple[Any, str]:
-        from . import tensors
+                   mask_mode: str = framing.WHOLE, crop_context: float = 0.25, crop_megapixels: float = 1.0,
+                   max_send_megapixels: float = framing.MAX_SEND_MP, unique_id: Any = None,
+                   **images: Any) -> tuple[Any, str]:
+        from . import crop, sizing, tensors
 
         first = tensors.check_image(image_1, "image_1")
         inputs = [first] + [tensors.check_image(images[f"image_{n}"], f"image_{n}")
                             for n in range(2, MULTI_INPUTS + 1) if images.get(f"image_{n}") is not None]
         if mask is not None:
             tensors.check_mask(mask)  # fail before sending anything
+        size = tuple(first.shape[1:3]) if output_size == MATCH_INPUT else None
+        how = framing.Framing(mask_mode, crop_context, crop_megapixels, max_send_megapixels, size).check(mask)
+        if how.mode == framing.CROP and len(first) != 1:
+            raise FriendliInputError("image_1", f"holds {len(first)} images; crop to mask crops one: pass a single "
+                                     "image_1, or set mask_mode to whole image")
         target = resolve(endpoint, endpoint_id, adapter_route)
         request = image_request(num_inference_steps, guidance_scale, response_format, prompt, seed, target)
-        size = tuple(first.shape[1:3]) if output_size == MATCH_INPUT else None
 
         with NodeRun(target, request, 1, unique_id) as node_run:
-            def one() -> tuple[list[Any], list[int]]:
-                refs = node_run.cpu(lambda: [tensors.to_rgb_uint8(img) for batch in inputs for img in batch])
-                results = node_run.send(0, refs, request)
-                originals = tensors.repeat_to_batch(first, len(results))
-                edited = node_run.cpu(lambda: [tensors.to_result(r.image, originals[i], size)
-                                               for i, r in enumerate(results)])
-                return edited, [int(seed) if r.seed is None else r.seed for r in results]
+            def one() -> tuple[list[Any], list[int], bool]:
+                own_mask = crop.mask_at(mask, 0, *first.shape[1:3]) if how.mode == framing.CROP else None
+                frame = node_run.encode(how.frame, first[0], own_mask)
+                if frame is None:
+                    log.warning("Friendli: image_1 has an empty mask: nothing was sent, it is unchanged")
+                    return [first[0]], [], True
+                others = node_run.encode(lambda: [sizing.cap_size(tensors.to_rgb_uint8(img), max_send_megapixels)
+                                                  for batch in inputs for img in batch][1:])
+                results = node_run.send(0, [frame.pixels, *others], request)
+                node_run.progress.preview(results[0].image)
+                if frame.composited:  # a crop: each result is stitched into image_1
+                    edited = node_run.cpu(lambda: [frame.finish(r.image) for r in results])
+                else:
+                    originals = tensors.repeat_to_batch(first, len(results))
+                    edited = node_run.cpu(lambda: [tensors.to_result(r.image, originals[i], size)
+                                                   for i, r in enumerate(results)])
+                return edited, [int(seed) if r.seed is None else r.seed for r in results], frame.composited
 
-            (edited, seeds), = await node_run.execute([one])
+            (edited, seeds, composited), = await node_run.execute([one])
             out = tensors.stack_same_size(edited)
-            if mask is not None:
+            if mask is not None and not composited:
                 out = tensors.composite(first, out, mask)
             return out, node_run.succeed(seeds)

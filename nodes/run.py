@@ -10,6 +10,7 @@ sent, and requests already on the endpoint run to their answer and are kept in t
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from .endpoint import Endpoint
 from .progress import BatchProgress
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _runs: set["NodeRun"] = set()
 _runs_lock = threading.Lock()
@@ -125,6 +127,19 @@ class NodeRun:
                 if not self.keep_failures and not isinstance(exc, FriendliCancelledError):
                     self.scope.drain()  # before the slot frees: the next request must not leave
                 raise
+
+    def send_framed(self, index: int, frame: Any, request: ImageRequest, size: tuple[int, int]) -> EditedImage:
+        """Send one framed image (``framing.Frame``) of a batch; returns the first result (its preview shown).
+        The line says the size sent when it is not ``size`` (cropped or capped)."""
+        height, width = frame.pixels.shape[:2]
+        if (height, width) != tuple(size):
+            self.progress.sent_size(width, height)
+        results = self.send(index, frame.pixels, request)
+        if len(results) > 1:
+            log.warning("Friendli: the endpoint returned %d images for image %d; using the first", len(results),
+                        index + 1)
+        self.progress.preview(results[0].image)
+        return results[0]
 
     async def execute(self, jobs: Sequence[Callable[[], T]], *, keep_failures: bool = False) -> list[T]:
         """Run the jobs on ``2 × concurrency`` threads (half of them prepare the next requests) and

@@ -200,7 +200,8 @@ def test_node_definitions_follow_the_conventions(pack):
     assert list(edit["required"]) == ["image", "prompt", "endpoint_id", "num_inference_steps", "guidance_scale",
                                       "seed", "response_format"]
     assert list(edit["optional"]) == ["adapter_route", "mask", "endpoint", "output_size", "max_concurrency",
-                                      "on_failure"]
+                                      "on_failure", "mask_mode", "crop_context", "crop_megapixels",
+                                      "max_send_megapixels"]  # new widgets only ever appended: saved workflows load
     assert edit["hidden"] == {"unique_id": "UNIQUE_ID"}
     assert edit["required"]["seed"][1]["control_after_generate"] is True
     assert edit["required"]["response_format"][0] == FORMATS
