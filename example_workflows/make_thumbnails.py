@@ -217,10 +217,31 @@ def multi_thumbnail() -> Image.Image:
     return out
 
 
+def generate_edit_thumbnail() -> Image.Image:
+    """Three steps left to right: the generated scene, the local upscale between, the edited scene."""
+    generated, masks = scene()
+    edited = winter_evening(generated, masks)
+    out = generated.copy()
+    half = SIZE // 2
+    out.paste(edited.crop((half, 0, SIZE, SIZE)), (half, 0))
+    out = out.convert("RGBA")
+    draw = ImageDraw.Draw(out, "RGBA")
+    draw.rectangle((half - 2, 0, half + 2, SIZE), fill=(255, 255, 255))
+    draw.ellipse((half - 20, 300 - 20, half + 20, 300 + 20), fill=(255, 255, 255), outline=(30, 30, 40), width=2)
+    draw.polygon([(half - 6, 290), (half + 8, 300), (half - 6, 310)], fill=(30, 30, 40))
+    pill(draw, (half, 346), "local: upscale \u00d71.5", size=19, anchor="mm")  # the step between
+    out = caption(out, "A girl on a green hill \u2192 a snowy winter evening")
+    draw = ImageDraw.Draw(out, "RGBA")
+    pill(draw, (18, ABOVE_CAPTION), "1 \u00b7 generate", anchor="ls")
+    pill(draw, (SIZE - 18, ABOVE_CAPTION), "2 \u00b7 edit", anchor="rs")
+    return out
+
+
 THUMBNAILS = {
     "Friendli - Edit an image": edit_thumbnail,
     "Friendli - Masked batch edit": batch_thumbnail,
     "Friendli - Multi-image edit": multi_thumbnail,
+    "Friendli - Generate then edit": generate_edit_thumbnail,
 }
 
 

@@ -91,13 +91,28 @@ def test_example_workflows_convert_and_run(comfy, emulator, path):
     info = comfy.object_info()
     prompt = workflow_to_prompt(workflow, {name: node["input"] for name, node in info.items()})
     for node in prompt.values():
-        if node["class_type"] in ("FriendliImageEdit", "FriendliMultiImageEdit"):
+        if node["class_type"] in ("FriendliImageEdit", "FriendliMultiImageEdit", "FriendliImageGenerate"):
             node["inputs"]["endpoint_id"] = "test-endpoint"  # the examples leave it to the user
     result = comfy.run(prompt, workflow=workflow)
     assert result["history"]["status"]["status_str"] == "success", result["messages"][-1]
-    [save] = [i for i, n in prompt.items() if n["class_type"] == "PreviewImage"]
+    previews = {prompt[n["inputs"]["images"][0]]["class_type"]: i for i, n in prompt.items()
+                if n["class_type"] == "PreviewImage"}  # by the node that feeds each Preview Image
+    save = previews.get("FriendliImageEdit") or previews["FriendliMultiImageEdit"]
     images = saved_images(comfy, result, save)
-    assert all(img.size == (WIDTH, HEIGHT) for img in images)
+    if path.stem == "Friendli - Generate then edit":  # text -> generation -> local upscale -> edit
+        generate_id = prompt[previews["FriendliImageGenerate"]]["inputs"]["images"][0]
+        [generated] = saved_images(comfy, result, previews["FriendliImageGenerate"])
+        [scale] = [n["inputs"]["scale_by"] for n in prompt.values() if n["class_type"] == "ImageScaleBy"]
+        [edited] = images
+        assert edited.size == tuple(round(side * scale) for side in generated.size)  # the edit got the upscaled one
+        [generation] = emulator.generation_requests
+        [edit] = [r for r in emulator.requests if r is not generation]
+        assert generation.body["prompt"] == prompt[generate_id]["inputs"]["prompt"]
+        assert not generation.body.get("control_images")  # text only
+        assert edit.path.endswith("/images/edits") and edit.body["prompt"] == prompt[
+            prompt[save]["inputs"]["images"][0]]["inputs"]["prompt"]
+    else:
+        assert all(img.size == (WIDTH, HEIGHT) for img in images)
     if path.stem == "Friendli - Masked batch edit":
         assert len(images) == 4 and len(emulator.requests) == 4
         original = photo(WIDTH, HEIGHT).astype(int)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageStat
 
-from helpers import ROOT, is_widget, workflow_to_prompt
+from helpers import ROOT, is_widget, widget_names, workflow_to_prompt
 
 WORKFLOWS = sorted((ROOT / "example_workflows").glob("*.json"))
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
@@ -39,6 +39,10 @@ CORE = {
     "MaskComposite": {"required": {"destination": ("MASK",), "source": ("MASK",), "x": ("INT", {"min": 0}),
                                    "y": ("INT", {"min": 0}),
                                    "operation": (["multiply", "add", "subtract", "and", "or", "xor"],)}},
+    # nodes.py, the same in 0.3.30 (the oldest host the pack supports) and 0.3.64
+    "ImageScaleBy": {"required": {"image": ("IMAGE",), "upscale_method": (["nearest-exact", "bilinear", "area",
+                                                                             "bicubic", "lanczos"],),
+                                  "scale_by": ("FLOAT", {"default": 1.0, "min": 0.01, "max": 8.0, "step": 0.01})}},
 }
 
 
@@ -47,6 +51,8 @@ def input_types(pack) -> dict[str, dict]:
 
 
 EDIT, BATCH, MULTI = "Friendli - Edit an image", "Friendli - Masked batch edit", "Friendli - Multi-image edit"
+GENERATE_EDIT = "Friendli - Generate then edit"
+RUN_NODES = ("FriendliImageEdit", "FriendliMultiImageEdit", "FriendliImageGenerate")  # the nodes that send requests
 TITLE_HEIGHT = 30  # LiteGraph draws a node's title bar above its pos
 # The canvas of a 1280x800 window in frontend 1.27.10 (a 40 px menu bar above it, a 40 px side bar to its left);
 # the workflow tabs (37 px) lie over its top edge.
@@ -66,7 +72,7 @@ def origin(workflow: dict, node: dict, input_name: str) -> dict:
 
 
 def test_the_required_examples_exist():
-    assert {p.stem for p in WORKFLOWS} == {EDIT, BATCH, MULTI}
+    assert {p.stem for p in WORKFLOWS} == {EDIT, BATCH, MULTI, GENERATE_EDIT}
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
@@ -171,21 +177,24 @@ def test_the_multi_image_example_sends_two_different_pictures():
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
 def test_the_endpoint_id_is_pointed_out(path: Path):
-    """The one thing to fill in: a note in its own colour (notes are yellow by default, #653) right above the
-    node whose endpoint_id the run uses (the Friendli Endpoint node when one is linked), naming endpoint_id;
-    that field is left empty in the file."""
+    """The one thing to fill in: a note in its own colour (notes are yellow by default, #653) right above each
+    node whose endpoint_id the run uses (the Friendli Endpoint node when one is linked; else every node that
+    sends requests, e.g. a generation endpoint and an edit endpoint), naming endpoint_id; that field is left
+    empty in the file."""
     workflow = load(path)
     nodes = workflow["nodes"]
-    target = next((n for n in nodes if n["type"] == "FriendliEndpoint"), None) or next(
-        n for n in nodes if n["type"] in ("FriendliImageEdit", "FriendliMultiImageEdit"))
-    assert target["widgets_values"][1] == ""  # endpoint_id, second widget of all three nodes
-    [note] = [n for n in nodes if n["type"] in NOTES and "endpoint_id" in n["widgets_values"][0]]
-    others = {n.get("bgcolor", "#653") for n in nodes if n["type"] in NOTES and n is not note}
-    assert note.get("bgcolor", "#653") not in others | {"#653"}
-    left, right = note["pos"][0], note["pos"][0] + note["size"][0]
-    assert left < target["pos"][0] + target["size"][0] and target["pos"][0] < right  # in its column
-    gap = (target["pos"][1] - TITLE_HEIGHT) - (note["pos"][1] + note["size"][1])
-    assert 0 <= gap <= 80, gap  # just above it
+    targets = [n for n in nodes if n["type"] == "FriendliEndpoint"] or [n for n in nodes if n["type"] in RUN_NODES]
+    notes = [n for n in nodes if n["type"] in NOTES and "endpoint_id" in n["widgets_values"][0]]
+    assert targets and len(notes) == len(targets)
+    others = {n.get("bgcolor", "#653") for n in nodes if n["type"] in NOTES and n not in notes}
+    assert len({n.get("bgcolor", "#653") for n in notes}) == 1  # one colour for "fill this in"
+    for target in targets:
+        assert target["widgets_values"][1] == ""  # endpoint_id, second widget of every Friendli node
+        [note] = [n for n in notes if n["pos"][0] < target["pos"][0] + target["size"][0]
+                  and target["pos"][0] < n["pos"][0] + n["size"][0]]  # in its column
+        assert note.get("bgcolor", "#653") not in others | {"#653"}
+        gap = (target["pos"][1] - TITLE_HEIGHT) - (note["pos"][1] + note["size"][1])
+        assert 0 <= gap <= 80, gap  # just above it
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
@@ -209,3 +218,22 @@ def test_the_saved_view_shows_every_node(path: Path):
     for i, (a, (ax0, ay0, ax1, ay1)) in enumerate(boxes):
         for b, (bx0, by0, bx1, by1) in boxes[i + 1:]:
             assert ax1 <= bx0 or bx1 <= ax0 or ay1 <= by0 or by1 <= ay0, f"{a} overlaps {b}"
+
+
+def test_the_generate_example_goes_from_text_to_friendli_then_local_then_friendli_edit(pack):
+    """Text -> Friendli Image Generate (no picture in) -> a core node of every supported ComfyUI (0.3.30+) ->
+    Friendli Image Edit -> Preview Image; the generated picture is previewed too, so the first run shows both."""
+    workflow = load(ROOT / "example_workflows" / f"{GENERATE_EDIT}.json")
+    nodes = workflow["nodes"]
+    [generate] = [n for n in nodes if n["type"] == "FriendliImageGenerate"]
+    [edit] = [n for n in nodes if n["type"] == "FriendliImageEdit"]
+    assert generate["widgets_values"][0].strip() and edit["widgets_values"][0].strip()  # both prompts written
+    assert all(slot["link"] is None for slot in generate["inputs"])  # text only: no control image, no endpoint node
+    local = origin(workflow, edit, "image")
+    assert local["type"] in CORE and not local["type"].startswith("Friendli")
+    assert origin(workflow, local, "image")["id"] == generate["id"]
+    previewed = {origin(workflow, n, "images")["id"] for n in nodes if n["type"] == "PreviewImage"}
+    assert previewed == {generate["id"], edit["id"]}
+    names = [name for name, _ in widget_names(input_types(pack)["FriendliImageGenerate"])]
+    assert len(generate["widgets_values"]) > names.index("on_failure")  # its optional widgets stored too, in order
+    assert generate["widgets_values"][11] == 1  # count: the first run generates one image
