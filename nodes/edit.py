@@ -145,8 +145,11 @@ class FriendliImageEdit(SyncOnOldHosts):
             def job(index: int) -> Callable[[], tuple[Any, int | None, bool]]:
                 def one() -> tuple[Any, int | None, bool]:
                     sent = (int(seed) + index) % (SEED_MAX + 1)
-                    own_mask = crop.mask_at(mask, index, height, width) if how.mode == framing.CROP else None
-                    frame = node_run.encode(how.frame, image[index], own_mask)
+                    def framed() -> Any:
+                        own_mask = crop.mask_at(mask, index, height, width) if how.mode == framing.CROP else None
+                        return how.frame(image[index], own_mask)
+
+                    frame = node_run.prepare(index, framed)
                     if frame is None:
                         log.warning("Friendli: image %d of %d has an empty mask: nothing was sent, it is "
                                     "unchanged", index + 1, len(image))
@@ -224,7 +227,7 @@ class FriendliMultiImageEdit(SyncOnOldHosts):
         with NodeRun(target, request, 1, unique_id) as node_run:
             def one() -> tuple[list[Any], list[int], bool]:
                 own_mask = crop.mask_at(mask, 0, *first.shape[1:3]) if how.mode == framing.CROP else None
-                frame = node_run.encode(how.frame, first[0], own_mask)
+                frame = node_run.prepare(0, how.frame, first[0], own_mask)
                 if frame is None:
                     log.warning("Friendli: image_1 has an empty mask: nothing was sent, it is unchanged")
                     return [first[0]], [], True

@@ -88,7 +88,7 @@ class FriendliImageGenerate(SyncOnOldHosts):
             def job(index: int) -> Any:
                 def one() -> tuple[Any, int]:
                     sent = (int(seed) + index) % (SEED_MAX + 1)
-                    pixels = node_run.encode(lambda: [tensors.to_rgb_uint8(b[index % len(b)]) for b in images])
+                    pixels = node_run.prepare(index, lambda: [tensors.to_rgb_uint8(b[index % len(b)]) for b in images])
                     results = node_run.send(index, pixels, request.with_seed(sent))
                     if len(results) > 1:
                         log.warning("Friendli: the endpoint returned %d images for request %d; using the first",

@@ -206,9 +206,12 @@ class BatchProgress:
                                 f"of {self.total} failed and {'were' if len(failed) > 1 else 'was'} {outcome}")
         self._report("done", force=True, seeds=seeds, **extra)
 
-    def report_failure(self, exc: BaseException, cancelled: bool) -> None:
+    def report_failure(self, exc: BaseException, cancelled: bool, kept: int = 0) -> None:
+        """The run failed (``kept`` finished results are in the result store) or was cancelled."""
         self._drain()
-        extra = {} if cancelled else {"message": str(exc)}
+        extra: dict[str, Any] = {} if cancelled else {"message": str(exc)}
+        if kept and not cancelled:
+            extra["kept"] = kept
         self._report("cancelled" if cancelled else "error", force=True, **extra)
 
     def _drain(self) -> None:

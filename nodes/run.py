@@ -128,6 +128,22 @@ class NodeRun:
                     self.scope.drain()  # before the slot frees: the next request must not leave
                 raise
 
+    def prepare(self, index: int, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the CPU pool before request ``index`` is sent (what to send). When it fails or
+        gives None (nothing to send), the request's turn passes, so the requests after it go on."""
+        try:
+            value = self.encode(fn, *args)
+        except BaseException:
+            self._skip(index)
+            raise
+        if value is None:
+            self._skip(index)
+        return value
+
+    def _skip(self, index: int) -> None:
+        with self._slots.slot(index, self.scope.closed.is_set):
+            pass
+
     def send_framed(self, index: int, frame: Any, request: ImageRequest, size: tuple[int, int]) -> EditedImage:
         """Send one framed image (``framing.Frame``) of a batch; returns the first result (its preview shown).
         The line says the size sent when it is not ``size`` (cropped or capped)."""
@@ -187,7 +203,8 @@ class NodeRun:
             raise
         except BaseException as exc:
             cancelled = isinstance(exc, FriendliCancelledError) or host.is_interruption(exc)
-            self.progress.report_failure(exc, cancelled)
+            kept = exc.finished if isinstance(exc, FriendliBatchError) and self.client.store is not None else 0
+            self.progress.report_failure(exc, cancelled, kept)
             if cancelled:
                 stop_all(FriendliCancelledError("cancelled by the user"), but=self)
             else:

@@ -30,7 +30,7 @@ def node_env(monkeypatch, pack, server, store=True):
     prefs.write(prefs.validate({"result_store": store}), prefs.default_path())
 
 
-def test_a_failed_image_drains_the_batch_and_a_requeue_sends_only_it(nodes, pack, monkeypatch, client_pkg):
+def test_a_failed_image_drains_the_batch_and_a_requeue_sends_only_it(nodes, pack, monkeypatch, client_pkg, fake_host):
     """Batch of 4, image 3 gets a 500 at once while the others are still on the endpoint: they run to
     their answer and are stored; the error names image 3 and the 3 kept; after the endpoint recovers,
     the re-queue sends one edit."""
@@ -49,6 +49,7 @@ def test_a_failed_image_drains_the_batch_and_a_requeue_sends_only_it(nodes, pack
         assert isinstance(exc, client_pkg.FriendliBatchError) and exc.index == 2
         assert "image 3 of 4 failed" in str(exc) and "GPU fell over" in str(exc)
         assert "3 finished results were kept in the result store" in str(exc)
+        assert {"state": "error", "kept": 3}.items() <= fake_host.progress_events()[-1].items()
         assert sorted(seed_of(r) for r in edits(srv)) == [7, 8, 9, 10]
         broken.clear()
         out, seeds = run_edit(nodes, batch(4), seed=7, max_concurrency=4)

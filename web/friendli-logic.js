@@ -62,7 +62,8 @@ export const FRIENDLI_NODES = ["FriendliImageEdit", "FriendliMultiImageEdit", "F
 /** Node types that run on the endpoint: the progress box and the advanced toggle. */
 export const RUN_NODES = ["FriendliImageEdit", "FriendliMultiImageEdit", "FriendliImageGenerate"];
 /** Transport widgets behind the node's advanced toggle (their values are saved and sent as always). */
-export const ADVANCED_WIDGETS = ["response_format", "output_size", "max_concurrency", "on_failure", "adapter_route"];
+export const ADVANCED_WIDGETS = ["response_format", "output_size", "max_concurrency", "on_failure", "adapter_route",
+  "crop_context", "crop_megapixels", "max_send_megapixels"];
 /** LGraphCanvas.node_colors.yellow, the colour ComfyUI gives its API (paid) nodes. */
 export const PAID_COLORS = { color: "#432", bgcolor: "#653" };
 
@@ -142,6 +143,7 @@ function optional(data) {
   if (data.stored === true) out.stored = true;
   if (int(data.kept)) out.kept = int(data.kept);
   if (typeof data.advisory === "string" && data.advisory.trim()) out.advisory = clip(data.advisory, 80);
+  if (typeof data.sent === "string" && /^\d{1,6}×\d{1,6}$/.test(data.sent)) out.sent = data.sent;
   return out;
 }
 
@@ -307,6 +309,7 @@ export function progressLines(state, now, lang = "en") {
     parts.push(t("progress.waking"));
   }
   if (running && state.limit) parts.push(t("progress.limit", { n: state.limit }));
+  if (state.sent) parts.push(t("progress.sent", { size: state.sent }));
   if (running && state.throttled) parts.push(t("progress.throttled", { n: state.throttled }));
   if (state.reused) parts.push(t("progress.reused", { n: state.reused }));
   if (state.state === "cancelled") parts.push(t("progress.cancelled"));

@@ -354,3 +354,11 @@ test("badge colours follow the palette; the advanced toggle's label", () => {
   assert.equal(advancedLabel(true, 5), "▾ hide advanced");
   assert.equal(advancedLabel(false, 5, "ko"), "▸ 고급 (5)");
 });
+
+test("progress: the size an image was sent at (issue 19), only a W×H text", () => {
+  const state = applyProgress(undefined, { node: "1", state: "running", done: 0, total: 1, sent: "1024×768" }, 0);
+  assert.match(progressLines(state, 0)[0], /sent at 1024×768/);
+  assert.match(progressLines(state, 0, "ko")[0], /1024×768로 전송/);
+  const bad = applyProgress(undefined, { node: "1", state: "running", done: 0, total: 1, sent: "<b>x</b>" }, 0);
+  assert.doesNotMatch(progressLines(bad, 0).join(" "), /sent at|<b>/);
+});
