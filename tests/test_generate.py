@@ -126,3 +126,8 @@ def test_the_generate_node_is_registered_and_woken_for(pack):
     assert list(types["required"]) == ["prompt", "endpoint_id", "num_inference_steps", "guidance_scale", "seed",
                                        "response_format"]
     assert np.all([f"control_image_{n}" in types["optional"] for n in range(1, 5)])
+
+
+def test_generated_images_are_previewed(generate, online, fake_host):
+    run_generate(generate, count=2, max_concurrency=1, unique_id="5")
+    assert 1 <= len(fake_host.previews) <= 2 and fake_host.previews[-1][2][0] == "JPEG"
