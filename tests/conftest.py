@@ -66,11 +66,18 @@ def nodes(pack):
 
 
 @pytest.fixture
-def online(emulator, monkeypatch, pack):
-    """The emulator as FRIENDLI_BASE_URL, with the right key in FRIENDLI_TOKEN; the result store off
-    (tests that repeat a request mean to reach the endpoint; tests/test_nodes_store.py turns it on)."""
+def env(monkeypatch, emulator):
+    """The emulator as FRIENDLI_BASE_URL, with the right key in FRIENDLI_TOKEN."""
     monkeypatch.setenv("FRIENDLI_TOKEN", TOKEN)
     monkeypatch.setenv("FRIENDLI_BASE_URL", emulator.base_url)
+    return emulator
+
+
+@pytest.fixture
+def online(env, pack):
+    """``env`` with the result store off (tests that repeat a request mean to reach the endpoint; the
+    tests of the store turn it on)."""
+    emulator = env
     prefs = importlib.import_module(pack.__name__ + ".client.prefs")
     prefs.write(prefs.validate({"result_store": False}), prefs.default_path())
     return emulator

@@ -20,12 +20,6 @@ def cli(pack):
     return importlib.import_module(pack.__name__ + ".cli.main")
 
 
-@pytest.fixture
-def env(monkeypatch, emulator):
-    monkeypatch.setenv("FRIENDLI_TOKEN", TOKEN)
-    monkeypatch.setenv("FRIENDLI_BASE_URL", emulator.base_url)
-
-
 def test_demo_writes_an_edited_sample(cli, tmp_path, capsys):
     out = tmp_path / "demo.png"
     assert cli.main(["--demo", "--out", str(out)]) == 0

@@ -22,12 +22,6 @@ def gen(pack):
     return importlib.import_module(pack.__name__ + ".cli.generate")
 
 
-@pytest.fixture
-def env(monkeypatch, emulator):
-    monkeypatch.setenv("FRIENDLI_TOKEN", TOKEN)
-    monkeypatch.setenv("FRIENDLI_BASE_URL", emulator.base_url)
-
-
 def pixels(path: Path) -> np.ndarray:
     with Image.open(path) as img:
         return np.asarray(img.convert("RGB"))
