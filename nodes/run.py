@@ -113,14 +113,12 @@ class NodeRun:
     def send(self, index: int, image: ImageLike | Sequence[ImageLike], request: ImageRequest) -> list[EditedImage]:
         """Request ``index`` of the run: encoded on the CPU pool, then sent when one of the run's
         ``concurrency`` slots frees (in job order), so the next bodies are ready in time."""
-        no_new = self.scope.closed.is_set
         try:
             body = self.encode(self.client.body, request, image)
         except BaseException:
-            with self._slots.slot(index, no_new):
-                pass  # let the requests after this one go on
+            self._skip(index)  # let the requests after this one go on
             raise
-        with self._slots.slot(index, no_new) as release:  # freed once answered: decoding is not in flight
+        with self._slots.slot(index, self.scope.closed.is_set) as release:  # freed once answered, before decoding
             try:
                 return self.client.send(body, self.scope, self.cpu, release)
             except Exception as exc:
