@@ -1,5 +1,5 @@
 """Benchmarks of the pack's own overhead: codec, batch concurrency, graph overlap, memory, import time,
-and the process memory budget for answers in flight.
+the process memory budget for answers in flight, and a big photo sent whole or cropped to its mask.
 
     python benchmarks/run.py            # full run (a few minutes), tables for the README
     python benchmarks/run.py --quick    # a smoke run in well under a minute
@@ -27,11 +27,12 @@ import torch  # noqa: E402
 
 import budget_bench  # noqa: E402
 import codec_bench  # noqa: E402
+import crop_bench  # noqa: E402
 import images  # noqa: E402
 import node_bench  # noqa: E402
 from common import TOKEN, load_pack, sub, table, verdict  # noqa: E402
 
-SECTIONS = ("codec", "batch", "overlap", "memory", "import", "budget")
+SECTIONS = ("codec", "batch", "overlap", "memory", "import", "budget", "crop")
 REPORT: list[str] = []  # the Markdown printed so far, also written next to the JSON
 
 
@@ -138,6 +139,28 @@ def print_budget(result: dict) -> None:
                  verdict(normal["pass"]) if i == 0 else "—"] for i, r in enumerate(normal["rows"])]))
 
 
+def print_crop(result: dict) -> None:
+    width, height = result["size"]
+    rows = []
+    for r in result["rows"]:
+        how = (f"crop to mask ({r['crop_megapixels']:g} MP)" if r["mask_mode"] == "crop to mask" else
+               f"whole image, cap {r['max_send_megapixels']:g} MP" if r["max_send_megapixels"] else
+               "whole image, no cap")
+        sent = "×".join(map(str, r["sent_size"])) if r.get("sent_size") else "nothing"
+        if "refused" in r:
+            rows.append([how, sent, r["body_bytes"] / 2**20, "refused: " + r["refused"], "—", "—", "—", "—", "—"])
+            continue
+        rows.append([how, sent, r["body_bytes"] / 2**20, r["first_s"], r["wall_s"], r["mae_inside"],
+                     r["block_mae_inside"], r["max_error_outside"], verdict(r["pass"])])
+    emit(table(f"Crop: a {width}x{height} photo, mask {100 * result['mask_share']:.1f} % of the frame, through "
+               f"FriendliImageEdit (png) against the emulator (latency 0); error against the stand-in edit of "
+               f"the full-resolution original (the edit itself changes the masked pixels by "
+               f"{result['rows'][0].get('edit_inside', float('nan')):.1f} on average)",
+               ["sent", "image sent", "request MiB", "first run s", f"node s (cached, best of {result['reps']})",
+                "mean error inside mask (0..255)", "same, of 8x8 block means", "max change outside mask",
+                "outside = 0"], rows))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="few images, one repetition, short latency, small "
@@ -184,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     if "budget" in sections:
         result["budget"] = budget_bench.run(quick=quick, synthetic=args.synthetic)
         "bound" in result["budget"] and print_budget(result["budget"])
+    if "crop" in sections:
+        result["crop"] = crop_bench.run(quick=quick, synthetic=args.synthetic)
+        "rows" in result["crop"] and print_crop(result["crop"])
     for name in SECTIONS:
         if isinstance(result.get(name), dict) and "skipped" in result[name]:
             print(f"{name}: skipped: {result[name]['skipped']}")

@@ -18,7 +18,7 @@ def test_quick_benchmark_runs_and_writes_all_sections(tmp_path):
                           "--images", "1", "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert {"machine", "codec", "batch", "overlap", "memory", "import", "budget"} <= set(result)
+    assert {"machine", "codec", "batch", "overlap", "memory", "import", "budget", "crop"} <= set(result)
     assert "Codec target" in run.stdout and "Import of the pack" in run.stdout
 
     codec = result["codec"]
@@ -50,3 +50,19 @@ def test_quick_benchmark_runs_and_writes_all_sections(tmp_path):
         assert all(r["growth_bytes"] > 0 and r["budget_peak_bytes"] > 0 for r in budget["bound"]["rows"])
         assert [r["budget_mib"] for r in budget["normal"]["rows"]] == [512, 65536]
         assert all(r["wall_s"] >= budget["normal"]["latency"] for r in budget["normal"]["rows"])
+
+    crop = result["crop"]  # quick: a 2550 x 1700 frame, 3 % mask; whole (cap 4, no cap) and crop to mask
+    if "skipped" not in crop:
+        assert "Crop: a 2550x1700 photo" in run.stdout
+        assert abs(crop["mask_share"] - 0.03) < 0.001
+        whole, uncapped, cropped = crop["rows"]
+        assert [r["mask_mode"] for r in crop["rows"]] == ["whole image", "whole image", "crop to mask"]
+        for row in crop["rows"]:
+            assert row["max_error_outside"] == 0 and row["pass"]  # bit-exact beyond the mask
+            assert row["requests"] == 2 and row["body_bytes"] > 0  # warm-up + one measured run, seen by the emulator
+        assert uncapped["sent_size"] == [2550, 1700]  # 4.3 MP, sent as it is
+        assert whole["sent_size"][0] * whole["sent_size"][1] <= 4 * 1024**2  # the cap: smaller, back at full size
+        assert whole["output_shape"] == uncapped["output_shape"] == cropped["output_shape"] == [1, 1700, 2550, 3]
+        assert uncapped["mae_inside"] < 0.01  # sent at full size: the stand-in edit itself
+        assert cropped["body_bytes"] < whole["body_bytes"] < uncapped["body_bytes"]
+        assert whole["mae_inside"] > 0 and cropped["mae_inside"] > 0
