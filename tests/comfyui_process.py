@@ -111,17 +111,26 @@ class Host:
     def __init__(self, url: str, base: Path, log: Path) -> None:
         self.url, self.base, self.log = url, base, log
 
-    def run(self, prompt: dict, workflow: dict | None = None, during=None, timeout: float = 60) -> dict:
-        """Queue ``prompt``; return the history entry, the ws messages and the elapsed time."""
-        return asyncio.run(self._run(prompt, workflow, during, timeout))
+    def run(self, prompt: dict, workflow: dict | None = None, during=None, timeout: float = 60,
+            features: dict | None = None) -> dict:
+        """Queue ``prompt``; return the history entry, the ws messages (JSON and progress text), the binary
+        preview frames ({"kind", "node", "after_progress_of", "mime", "image", "time", ...}) and the elapsed time.
 
-    async def _run(self, prompt, workflow, during, timeout):
+        ``features``: the feature flags this client announces first on the websocket, as the frontend does
+        (``{"supports_preview_metadata": True}`` makes ComfyUI >= 0.3.46 send previews with their node id)."""
+        return asyncio.run(self._run(prompt, workflow, during, timeout, features))
+
+    async def _run(self, prompt, workflow, during, timeout, features=None):
         import aiohttp
 
         client_id = uuid.uuid4().hex
         messages: list[dict] = []
+        previews: list[dict] = []  # binary preview frames (kept apart: messages stay JSON); "at": index in messages
+        last_progress = None  # the node of the last "progress" message (the old preview frames name none)
         async with aiohttp.ClientSession() as http:
             async with http.ws_connect(f"{self.url}/ws?clientId={client_id}") as ws:
+                if features is not None:
+                    await ws.send_json({"type": "feature_flags", "data": features})
                 body = {"prompt": prompt, "client_id": client_id,
                         "extra_data": {"extra_pnginfo": {"workflow": workflow}} if workflow else {}}
                 async with http.post(f"{self.url}/prompt", json=body) as response:
@@ -137,9 +146,24 @@ class Host:
                             size, = struct.unpack(">I", msg.data[4:8])
                             messages.append({"type": "progress_text", "node": msg.data[8:8 + size].decode(),
                                              "text": msg.data[8 + size:].decode()})
+                        elif kind == 1:  # preview: >I image type (1 JPEG, 2 PNG), the image; no node id
+                            image_type, = struct.unpack(">I", msg.data[4:8])
+                            previews.append({"kind": 1, "node": None, "at": len(messages), "time": time.monotonic(),
+                                             "after_progress_of": last_progress,
+                                             "mime": {1: "image/jpeg", 2: "image/png"}.get(image_type),
+                                             "image": bytes(msg.data[8:])})
+                        elif kind == 4:  # preview with metadata: >I json length, json (node_id, ...), the image
+                            size, = struct.unpack(">I", msg.data[4:8])
+                            metadata = json.loads(msg.data[8:8 + size])
+                            previews.append({"kind": 4, "node": metadata.get("node_id"), "at": len(messages),
+                                             "time": time.monotonic(),
+                                             "after_progress_of": last_progress, "metadata": metadata,
+                                             "mime": metadata.get("image_type"), "image": bytes(msg.data[8 + size:])})
                         continue
                     data = json.loads(msg.data)
                     messages.append(data)
+                    if data["type"] == "progress":
+                        last_progress = data["data"].get("node")
                     if data["type"] in ("execution_error", "execution_interrupted", "execution_success") and \
                             data["data"].get("prompt_id") == prompt_id:
                         break
@@ -152,7 +176,7 @@ class Host:
                 if prompt_id in history:
                     break
                 await asyncio.sleep(0.1)
-        return {"history": history[prompt_id], "messages": messages, "elapsed": elapsed}
+        return {"history": history[prompt_id], "messages": messages, "previews": previews, "elapsed": elapsed}
 
     def get(self, path: str) -> tuple[int, bytes]:
         import aiohttp

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import urllib.request
@@ -678,3 +679,103 @@ def test_endpoint_picker_fills_the_node(comfy, emulator, artifacts, vue):
     assert settings_value == PICKED
     assert emulator.requests == []  # listing sends no edit
     assert not [m for m in console if m.startswith(("error", "pageerror")) and "friendli" in m.lower()], console
+
+
+# ---- issue 17: a setup error found when the prompt is queued, in ComfyUI's own error UI ----------------------
+
+def load_empty_endpoint_workflow(page) -> None:
+    """LoadImage -> Friendli Image Edit (node EDIT_NODE) with an empty endpoint_id -> PreviewImage."""
+    workflow = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "friendli-test.png"}},
+        EDIT_NODE: {"class_type": "FriendliImageEdit", "inputs": {
+            "image": ["1", 0], "prompt": "make it autumn", "endpoint_id": "", "seed": 7,
+            "control_after_generate": "fixed"}},
+        "4": {"class_type": "PreviewImage", "inputs": {"images": [EDIT_NODE, 0]}},
+    }
+    page.evaluate("([wf, name]) => app.loadApiJson(wf, name)", [workflow, "friendli-empty-endpoint"])
+
+
+# the first line of the message (Korean: locales/ko/errors.json, the English kept below it)
+EMPTY_ENDPOINT_TITLE = {"en": "endpoint_id is empty", "ko": "엔드포인트 ID가 비어 있습니다"}
+
+
+@pytest.mark.parametrize("vue, lang", [(False, "en"), (True, "en"), (False, "ko")],
+                         ids=["classic", "vue-nodes", "classic-ko"])
+def test_empty_endpoint_id_is_refused_when_queued(comfy, emulator, artifacts, vue, lang):
+    """The Run button with an empty endpoint_id: /prompt refuses it (VALIDATE_INPUTS), ComfyUI shows its own
+    error UI naming the problem (its first line in the UI language, the English kept) and marks the node;
+    nothing is sent to the endpoint."""
+    url, dirs = comfy
+    mode = ("vue" if vue else "classic") + ("" if lang == "en" else f"-{lang}")
+    post_json(url + "/api/settings/Comfy.VueNodes.Enabled", vue)
+    post_json(url + "/api/settings/Comfy.Locale", lang)
+    post_json(url + "/api/friendli/credentials", {"token": TOKEN})
+    console: list[str] = []
+    answers: list[dict] = []
+    report: dict = {"mode": mode}
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900},
+                                    locale="ko-KR" if lang == "ko" else "en-US")
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+            page.on("response", lambda r: answers.append({"status": r.status, "body": r.json()})
+                    if r.request.method == "POST" and r.url.endswith("/prompt") else None)
+            page.goto(url)
+            page.wait_for_function("window.app?.graph && window.app.extensionManager && "
+                                   "app.extensions.some(e => e.name === 'friendli.settings')", timeout=120_000)
+            report["frontend"] = page.evaluate("window.__COMFYUI_FRONTEND_VERSION__ ?? '0.0'")
+            if vue and tuple(int(x) for x in report["frontend"].split(".")[:2]) < (1, 30):
+                pytest.skip(f"the Vue nodes of frontend {report['frontend']} (an early preview) draw no extension "
+                            "widgets; run with FRIENDLI_FRONTEND_ROOT at 1.58")
+            if lang != "en":  # the extension tells the server the UI language (preferences.json)
+                prefs = dirs["user"] / "comfyui-friendli" / "preferences.json"
+                for _ in range(100):
+                    if prefs.exists() and json.loads(prefs.read_text()).get("locale") == lang:
+                        break
+                    page.wait_for_timeout(100)
+            load_empty_endpoint_workflow(page)
+            page.evaluate(f"app.canvas.centerOnNode(app.graph.getNodeById('{EDIT_NODE}'))")
+            page.wait_for_timeout(800)
+            page.locator("[data-testid=queue-button]").first.click()
+            message = page.get_by_text(EMPTY_ENDPOINT_TITLE[lang]).first
+            # 1.40+: an error toast, then the Issues tab
+            details = page.get_by_role("button", name=re.compile("^(View details|자세히 보기)$"))
+            message.or_(details).first.wait_for(timeout=30_000)
+            if message.is_visible():  # the frontend's error dialog (1.27), the node outlined behind it
+                page.wait_for_timeout(800)
+                page.screenshot(path=artifacts / f"{mode}-validation-dialog.png")
+            else:  # a toast, then the right side panel's Issues tab lists the failed inputs; the info opens one
+                page.wait_for_timeout(500)
+                page.screenshot(path=artifacts / f"{mode}-validation-toast.png")
+                report["toast"] = details.first.locator("xpath=ancestor::*[count(.//text()[normalize-space()]) > 2][1]"
+                                                        ).inner_text()
+                details.first.click()
+                item = 'button[aria-controls^="execution-item-detail"]'
+                page.locator(f'{item}[aria-label*="endpoint_id"], {item}[aria-label*="엔드포인트 ID"]').first.click()
+                message.wait_for(timeout=10_000)
+                page.wait_for_timeout(500)
+                page.screenshot(path=artifacts / f"{mode}-validation-issues.png")
+            report["shown"] = page.locator("body").inner_text()
+            report["node_errors"] = page.evaluate("app.lastNodeErrors")
+            page.keyboard.press("Escape")  # the dialog closed, the node stays marked
+            page.wait_for_timeout(600)
+            page.screenshot(path=artifacts / f"{mode}-validation-node-marked.png",
+                            clip=nodes_clip(page, [EDIT_NODE], vue))
+        finally:
+            browser.close()
+
+    shown = [line for line in report["shown"].splitlines()
+             if "endpoint_id" in line or EMPTY_ENDPOINT_TITLE[lang] in line]
+    errors = [e["details"] for e in (report["node_errors"] or {}).get(EDIT_NODE, {}).get("errors", [])]
+    summary = {"mode": mode, "frontend": report["frontend"], "toast": report.get("toast"), "errors": errors,
+               "shown": shown}
+    print(f"\n{json.dumps(summary, ensure_ascii=False, indent=1)}\nscreenshots: {artifacts}")
+    [answer] = answers
+    assert answer["status"] == 400, answer
+    assert any("endpoint_id is empty" in e["details"] for e in answer["body"]["node_errors"][EDIT_NODE]["errors"])
+    assert EDIT_NODE in (report["node_errors"] or {}), report["node_errors"]  # the node is marked
+    assert EMPTY_ENDPOINT_TITLE[lang] in report["shown"] and "Friendli Suite > Endpoints" in report["shown"], report
+    assert emulator.requests == []
+    assert not [m for m in console if m.startswith("pageerror") and "friendli" in m.lower()], console

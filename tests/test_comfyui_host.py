@@ -8,6 +8,7 @@ has ComfyUI's requirements (default: this one). Example:
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from comfyui_process import COMFYUI_PATH, HEIGHT, SKIP_REASON, WIDTH, Host, running_host
+from comfyui_process import COMFYUI_PATH, HEIGHT, SKIP_REASON, WIDTH, Host, host_version, running_host
 from helpers import ROOT, TOKEN, photo, workflow_to_prompt
 
 pytestmark = pytest.mark.skipif(not (COMFYUI_PATH and (Path(COMFYUI_PATH) / "main.py").is_file()),
@@ -47,15 +48,26 @@ def saved_images(host: Host, result: dict, node: str = "3") -> list[Image.Image]
     return [Image.open(host.base / f["type"] / f["subfolder"] / f["filename"]) for f in files]
 
 
+def without_previews(result: dict) -> str:
+    """The run's result as JSON text, its binary preview frames left out (to search it for the key)."""
+    return json.dumps({k: v for k, v in result.items() if k != "previews"})
+
+
+NODES = ("FriendliImageEdit", "FriendliMultiImageEdit", "FriendliImageGenerate", "FriendliEndpoint")
+
+
 def test_pack_loads_with_its_nodes(comfy):
     info = comfy.object_info()
-    for name in ("FriendliImageEdit", "FriendliMultiImageEdit", "FriendliEndpoint"):
-        assert info[name]["category"] == "Friendli"
+    for name in NODES:
+        assert info[name]["category"] == "Friendli", name
     assert info["FriendliImageEdit"]["output_name"] == ["image", "seeds", "failed"]
+    generate = info["FriendliImageGenerate"]  # text in (control images optional), images and seeds out
+    assert generate["output_name"] == ["image", "seeds"] and generate["output"] == ["IMAGE", "STRING"]
+    assert "image" not in generate["input"]["required"] and "control_image_1" in generate["input"]["optional"]
     log = comfy.log.read_text()
     [line] = [l for l in log.splitlines() if l.endswith("custom_nodes/comfyui-friendli")]  # the import-times line
     assert "IMPORT FAILED" not in line and "comfyui-friendli module for custom nodes" not in log
-    for name in ("FriendliImageEdit", "FriendliMultiImageEdit", "FriendliEndpoint"):  # the help pages
+    for name in NODES:  # the help pages (web/docs/<node>.md)
         status, body = comfy.get(f"/extensions/comfyui-friendli/docs/{name}.md")
         assert status == 200 and body.startswith(b"# Friendli")
     status, body = comfy.get("/api/workflow_templates")
@@ -73,7 +85,7 @@ def test_single_edit_through_prompt_with_progress_and_no_token_in_the_png(comfy,
     assert png.size == (WIDTH, HEIGHT)
     metadata = json.dumps(png.info)
     assert "make it night" in metadata and workflow["id"] in metadata  # prompt and workflow are stored...
-    assert TOKEN not in metadata and TOKEN not in json.dumps(result)  # ...the key is not
+    assert TOKEN not in metadata and TOKEN not in without_previews(result)  # ...the key is not
     assert len(emulator.requests) == 1 and emulator.requests[0].body["seed"] == 5
     events = [m["data"] for m in result["messages"] if m.get("type") == "friendli.progress"]
     assert events[0]["state"] == "running" and events[-1] | {"elapsed": 0, "endpoint_s": 0} == {
@@ -83,6 +95,64 @@ def test_single_edit_through_prompt_with_progress_and_no_token_in_the_png(comfy,
     assert 0 < events[-1]["endpoint_s"] <= events[-1]["elapsed"]
     assert not [m for m in result["messages"] if m.get("type") == "progress_text"]  # the extension draws it
     assert any(m.get("type") == "progress" and m["data"]["node"] == "2" for m in result["messages"])
+
+
+PREVIEW_BATCH, SCALE = 4, 8  # 768 x 512 images: the previews must come out smaller (<= 512 px)
+
+
+def host_sends_preview_metadata() -> bool:
+    """Whether this ComfyUI sends previews with their node id (kind 4) to a client that asks for it."""
+    flags = Path(COMFYUI_PATH) / "comfy_api" / "feature_flags.py"
+    return flags.is_file() and "supports_preview_metadata" in flags.read_text()
+
+
+@pytest.mark.parametrize("metadata", [True, False], ids=["client-asks-metadata", "plain-client"])
+def test_batch_previews_arrive_over_the_websocket(comfy, emulator, metadata):
+    """Issue 19: every finished image of a batch may show on the node as a preview, as it lands: binary
+    preview frames for the Friendli node, at least one and at most one per image, each a JPEG <= 512 px
+    showing one of the results. The frontend announces supports_preview_metadata; ComfyUI >= 0.3.46 then sends
+    kind 4 frames naming the node, older hosts (and any host to a client that does not ask) kind 1 frames
+    with no node id, right after the "progress" message of the node whose ProgressBar sent it."""
+    emulator.latency = 0.5
+    prompt = edit_prompt(max_concurrency=1, seed=600 + metadata)  # not the other case's (ComfyUI's cache)
+    prompt["4"] = {"class_type": "ImageScaleBy", "inputs": {"image": ["1", 0], "upscale_method": "nearest-exact",
+                                                            "scale_by": float(SCALE)}}
+    prompt["5"] = {"class_type": "RepeatImageBatch", "inputs": {"image": ["4", 0], "amount": PREVIEW_BATCH}}
+    prompt["2"]["inputs"]["image"] = ["5", 0]
+    result = comfy.run(prompt, features={"supports_preview_metadata": True} if metadata else {})
+    assert result["messages"][-1]["type"] == "execution_success", result["messages"][-3:]
+    outputs = saved_images(comfy, result)
+    assert len(outputs) == PREVIEW_BATCH and outputs[0].size == (WIDTH * SCALE, HEIGHT * SCALE)
+    assert len(emulator.requests) == PREVIEW_BATCH  # the node ran (not answered from ComfyUI's cache)
+    previews = result["previews"]
+    kinds = [p["kind"] for p in previews]
+    print(f"\nComfyUI {'.'.join(map(str, host_version()))}: {len(previews)} previews for {PREVIEW_BATCH} images, "
+          f"kinds {kinds}, nodes {[p['node'] or p['after_progress_of'] for p in previews]}, "
+          f"sizes {[Image.open(io.BytesIO(p['image'])).size for p in previews]}")
+    assert 1 <= len(previews) <= PREVIEW_BATCH, kinds
+    if metadata and host_sends_preview_metadata():
+        assert set(kinds) == {4}, kinds
+        for frame in previews:
+            assert frame["node"] == "2" and frame["metadata"]["display_node_id"] == "2", frame["metadata"]
+            assert frame["metadata"]["prompt_id"] == result["messages"][-1]["data"]["prompt_id"]
+    else:  # no node id in the frame: the host's hook sends the node's "progress" message just before it
+        assert set(kinds) == {1}, kinds
+        assert [p["after_progress_of"] for p in previews] == ["2"] * len(previews), previews
+    input_picture = Image.fromarray(photo(WIDTH, HEIGHT))
+    for frame in previews:
+        assert frame["mime"] == "image/jpeg"
+        picture = Image.open(io.BytesIO(frame["image"]))
+        assert picture.format == "JPEG" and max(picture.size) == 512, picture.size  # made smaller, to 512
+        seen = np.asarray(picture.convert("RGB")).astype(float)
+
+        def distance(image: Image.Image) -> float:
+            return float(np.abs(np.asarray(image.convert("RGB").resize(picture.size, Image.Resampling.BICUBIC))
+                                .astype(float) - seen).mean())
+        closest = min(distance(img) for img in outputs)
+        assert closest < 6 and closest < distance(input_picture) / 2, (closest, distance(input_picture))
+    # as the images land, not at the end: the first preview came while the last request was still to be sent
+    last_sent = max(r.time for r in emulator.requests)
+    assert previews[0]["time"] < last_sent, (previews[0]["time"], last_sent)
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "example_workflows").glob("*.json")), ids=lambda p: p.stem)
@@ -156,7 +226,7 @@ def test_failing_image_names_it_and_hides_the_token(comfy, emulator):
     assert error["type"] == "execution_error", error
     assert "image 2 of 2 failed" in error["data"]["exception_message"]
     assert "this prompt is not allowed" in error["data"]["exception_message"]
-    assert TOKEN not in json.dumps(result)
+    assert TOKEN not in without_previews(result)
 
 
 def test_setup_errors_are_found_when_the_prompt_is_queued(comfy, emulator):
