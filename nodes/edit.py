@@ -234,7 +234,6 @@ class FriendliMultiImageEdit(SyncOnOldHosts):
                 others = node_run.encode(lambda: [sizing.cap_size(tensors.to_rgb_uint8(img), max_send_megapixels)
                                                   for batch in inputs for img in batch][1:])
                 results = node_run.send(0, [frame.pixels, *others], request)
-                node_run.progress.preview(results[0].image)
                 if frame.composited:  # a crop: each result is stitched into image_1
                     edited = node_run.cpu(lambda: [frame.finish(r.image) for r in results])
                 else:

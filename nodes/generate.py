@@ -94,7 +94,7 @@ class FriendliImageGenerate(SyncOnOldHosts):
                         log.warning("Friendli: the endpoint returned %d images for request %d; using the first",
                                     len(results), index + 1)
                     first = results[0]
-                    node_run.progress.preview(first.image)
+                    node_run.preview(first.image)
                     image = node_run.cpu(tensors.from_uint8, first.image)
                     return image, sent if first.seed is None else first.seed
                 return one

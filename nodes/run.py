@@ -152,8 +152,15 @@ class NodeRun:
         if len(results) > 1:
             log.warning("Friendli: the endpoint returned %d images for image %d; using the first", len(results),
                         index + 1)
-        self.progress.preview(results[0].image)
+        self.preview(results[0].image)
         return results[0]
+
+    def preview(self, image: Any) -> None:
+        """Show a finished image of a batch on the node while the others are still on their way. A lone
+        image is not previewed: its result goes downstream at once, and a preview on the node takes the
+        prompt box's room."""
+        if self.progress.total > 1:
+            self.progress.preview(image)
 
     async def execute(self, jobs: Sequence[Callable[[], T]], *, keep_failures: bool = False) -> list[T]:
         """Run the jobs on ``2 × concurrency`` threads (half of them prepare the next requests) and

@@ -15,6 +15,8 @@ import re
 import shutil
 import stat
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -104,94 +106,120 @@ def node_clip(page, node_id: str) -> dict:
             "width": box["width"] + 2 * pad, "height": box["height"] + 2 * pad}
 
 
+def skip_early_vue_nodes(frontend: str, lacking: str = "extension widgets") -> None:
+    """Skip on a frontend before 1.30, whose Vue nodes (an early preview) draw no ``lacking``."""
+    if tuple(int(x) for x in frontend.split(".")[:2]) < (1, 30):
+        pytest.skip(f"the Vue nodes of frontend {frontend} (an early preview) draw no {lacking}; "
+                    "run with FRIENDLI_FRONTEND_ROOT at 1.58")
+
+
+@contextmanager
+def open_comfy(url: str, console: list[str], *, locale: str | None = None, report: dict | None = None,
+               vue: bool = False, listeners: dict[str, Callable] | None = None) -> Iterator[sync_api.Page]:
+    """Headless Chromium on ComfyUI at ``url`` once the pack's extension is loaded; the browser closed after.
+
+    Console messages and page errors go to ``console``, ``listeners`` (event -> callback) are added before the
+    page loads. With ``report``, report["frontend"] is the frontend's version; with ``vue``, the test is skipped
+    on a frontend whose Vue nodes draw no extension widgets."""
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900}, **({"locale": locale} if locale else {}))
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+            for event, listener in (listeners or {}).items():
+                page.on(event, listener)
+            page.goto(url)
+            page.wait_for_function("window.app?.graph && window.app.extensionManager && "
+                                   "app.extensions.some(e => e.name === 'friendli.settings')", timeout=120_000)
+            if report is not None or vue:
+                frontend = page.evaluate("window.__COMFYUI_FRONTEND_VERSION__ ?? '0.0'")
+                if report is not None:
+                    report["frontend"] = frontend
+                if vue:
+                    skip_early_vue_nodes(frontend)
+            yield page
+        finally:
+            browser.close()
+
+
 def test_settings_panel_and_live_progress(comfy, emulator, artifacts):
     url, dirs = comfy
     cred_file = dirs["user"] / "comfyui-friendli" / "credentials.json"
     console: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
-            page.goto(url)
-            page.wait_for_function("window.app?.graph && window.app.extensionManager && "
-                                   "app.extensions.some(e => e.name === 'friendli.settings')", timeout=120_000)
+    with open_comfy(url, console) as page:
+        # -- the key through the settings panel
+        page.evaluate("app.extensionManager.command.execute('Comfy.ShowSettingsDialog')")
+        page.get_by_text("Friendli", exact=True).first.click()
+        page.locator("[data-testid=friendli-status]").filter(has_text="No API key yet").wait_for()
+        page.locator("[data-testid=friendli-token]").fill(TOKEN)
+        page.locator("[data-testid=friendli-team]").fill(TEAM)
+        page.locator("[data-testid=friendli-save]").click()
+        page.locator("[data-testid=friendli-status]").filter(has_text=f"Key saved (…{TOKEN[-4:]})").wait_for()
+        assert page.locator("[data-testid=friendli-token]").input_value() == ""
+        page.screenshot(path=artifacts / "settings-panel.png")
+        page.locator("[data-testid=friendli-endpoint-id]").fill("test-endpoint")
+        page.locator("[data-testid=friendli-test-connection]").click()
+        tested = page.locator("[data-testid=friendli-endpoint-message]")
+        page.wait_for_function("!document.querySelector('[data-testid=friendli-endpoint-message]')"
+                               ".textContent.endsWith('…')", timeout=30_000)
+        tested_text = tested.inner_text()
+        page.screenshot(path=artifacts / "settings-test-connection.png")
+        # the answer with the endpoint's spec (a real endpoint's): one long line that wraps in the panel
+        info = {"available": True, "endpoint_id": "test-endpoint", "status": "RUNNING", "phase": None,
+                "info": {"name": "my-flux-kontext-endpoint", "gpu_type": "NVIDIA A100 80GB", "num_gpu": 2,
+                         "replicas_current": 1, "replicas_min": 0, "replicas_max": 2, "cooldown_s": 300,
+                         "running_s": 4320}}
+        page.route("**/friendli/endpoint/status", lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(info)))
+        page.locator("[data-testid=friendli-test-connection]").click()
+        tested.filter(has_text="my-flux-kontext-endpoint").wait_for(timeout=10_000)
+        info_text = tested.inner_text()
+        page.screenshot(path=artifacts / "settings-endpoint-info.png")
+        page.unroute("**/friendli/endpoint/status")
+        assert json.loads(cred_file.read_text()) == {"token": TOKEN, "team": TEAM}
+        assert stat.S_IMODE(cred_file.stat().st_mode) == 0o600
+        page.keyboard.press("Escape")
 
-            # -- the key through the settings panel
-            page.evaluate("app.extensionManager.command.execute('Comfy.ShowSettingsDialog')")
-            page.get_by_text("Friendli", exact=True).first.click()
-            page.locator("[data-testid=friendli-status]").filter(has_text="No API key yet").wait_for()
-            page.locator("[data-testid=friendli-token]").fill(TOKEN)
-            page.locator("[data-testid=friendli-team]").fill(TEAM)
-            page.locator("[data-testid=friendli-save]").click()
-            page.locator("[data-testid=friendli-status]").filter(has_text=f"Key saved (…{TOKEN[-4:]})").wait_for()
-            assert page.locator("[data-testid=friendli-token]").input_value() == ""
-            page.screenshot(path=artifacts / "settings-panel.png")
-            page.locator("[data-testid=friendli-endpoint-id]").fill("test-endpoint")
-            page.locator("[data-testid=friendli-test-connection]").click()
-            tested = page.locator("[data-testid=friendli-endpoint-message]")
-            page.wait_for_function("!document.querySelector('[data-testid=friendli-endpoint-message]')"
-                                   ".textContent.endsWith('…')", timeout=30_000)
-            tested_text = tested.inner_text()
-            page.screenshot(path=artifacts / "settings-test-connection.png")
-            # the answer with the endpoint's spec (a real endpoint's): one long line that wraps in the panel
-            info = {"available": True, "endpoint_id": "test-endpoint", "status": "RUNNING", "phase": None,
-                    "info": {"name": "my-flux-kontext-endpoint", "gpu_type": "NVIDIA A100 80GB", "num_gpu": 2,
-                             "replicas_current": 1, "replicas_min": 0, "replicas_max": 2, "cooldown_s": 300,
-                             "running_s": 4320}}
-            page.route("**/friendli/endpoint/status", lambda route: route.fulfill(
-                status=200, content_type="application/json", body=json.dumps(info)))
-            page.locator("[data-testid=friendli-test-connection]").click()
-            tested.filter(has_text="my-flux-kontext-endpoint").wait_for(timeout=10_000)
-            info_text = tested.inner_text()
-            page.screenshot(path=artifacts / "settings-endpoint-info.png")
-            page.unroute("**/friendli/endpoint/status")
-            assert json.loads(cred_file.read_text()) == {"token": TOKEN, "team": TEAM}
-            assert stat.S_IMODE(cred_file.stat().st_mode) == 0o600
-            page.keyboard.press("Escape")
+        # -- a workflow against the emulator: latency, one sleeping-endpoint answer, a batch
+        emulator.latency = 1.5
+        emulator.fault("sleeping", retry_after=1)
+        load_batch_workflow(page, BATCH, "make it autumn", "friendli-browser-test")
+        page.evaluate(f"app.canvas.centerOnNode(app.graph.getNodeById('{EDIT_NODE}'))")
+        page.evaluate("app.queuePrompt(0, 1)")
+        widget = page.locator("[data-testid=friendli-progress]")
+        running = widget.and_(page.locator("[data-state=running]"))
+        running.filter(has_text="endpoint waking up").wait_for(timeout=60_000)
+        waking_text = widget.inner_text()
+        page.screenshot(path=artifacts / "node-waking.png", clip=node_clip(page, EDIT_NODE))
+        running.filter(has_text=f"2/{BATCH} done").wait_for(timeout=60_000)
+        page.screenshot(path=artifacts / "node-progress.png", clip=node_clip(page, EDIT_NODE))
+        running_text = widget.inner_text()
+        widget.and_(page.locator("[data-state=done]")).wait_for(timeout=120_000)
+        page.wait_for_timeout(400)
+        page.screenshot(path=artifacts / "node-done.png", clip=node_clip(page, EDIT_NODE))
+        page.screenshot(path=artifacts / "page-done.png")
+        done_text = widget.inner_text()
+        page.evaluate("app.extensionManager.setting.set('Comfy.ColorPalette', 'light')")
+        page.wait_for_timeout(500)
+        page.screenshot(path=artifacts / "node-done-light.png", clip=node_clip(page, EDIT_NODE))
 
-            # -- a workflow against the emulator: latency, one sleeping-endpoint answer, a batch
-            emulator.latency = 1.5
-            emulator.fault("sleeping", retry_after=1)
-            load_batch_workflow(page, BATCH, "make it autumn", "friendli-browser-test")
-            page.evaluate(f"app.canvas.centerOnNode(app.graph.getNodeById('{EDIT_NODE}'))")
-            page.evaluate("app.queuePrompt(0, 1)")
-            widget = page.locator("[data-testid=friendli-progress]")
-            running = widget.and_(page.locator("[data-state=running]"))
-            running.filter(has_text="endpoint waking up").wait_for(timeout=60_000)
-            waking_text = widget.inner_text()
-            page.screenshot(path=artifacts / "node-waking.png", clip=node_clip(page, EDIT_NODE))
-            running.filter(has_text=f"2/{BATCH} done").wait_for(timeout=60_000)
-            page.screenshot(path=artifacts / "node-progress.png", clip=node_clip(page, EDIT_NODE))
-            running_text = widget.inner_text()
-            widget.and_(page.locator("[data-state=done]")).wait_for(timeout=120_000)
-            page.wait_for_timeout(400)
-            page.screenshot(path=artifacts / "node-done.png", clip=node_clip(page, EDIT_NODE))
-            page.screenshot(path=artifacts / "page-done.png")
-            done_text = widget.inner_text()
-            page.evaluate("app.extensionManager.setting.set('Comfy.ColorPalette', 'light')")
-            page.wait_for_timeout(500)
-            page.screenshot(path=artifacts / "node-done-light.png", clip=node_clip(page, EDIT_NODE))
+        workflow_json = page.evaluate("JSON.stringify(app.graph.serialize())")
+        prompt_json = page.evaluate("app.graphToPrompt().then(p => JSON.stringify(p))")
+        storage = page.evaluate("JSON.stringify([{...localStorage}, {...sessionStorage}])")
 
-            workflow_json = page.evaluate("JSON.stringify(app.graph.serialize())")
-            prompt_json = page.evaluate("app.graphToPrompt().then(p => JSON.stringify(p))")
-            storage = page.evaluate("JSON.stringify([{...localStorage}, {...sessionStorage}])")
-
-            # -- Clear removes the stored key
-            page.evaluate("app.extensionManager.command.execute('Comfy.ShowSettingsDialog')")
-            page.get_by_text("Friendli", exact=True).first.click()
-            page.locator("[data-testid=friendli-status]").filter(has_text=f"Key saved (…{TOKEN[-4:]})").wait_for()
-            page.once("dialog", lambda d: d.dismiss())  # Clear asks first: "no" keeps the key
-            page.locator("[data-testid=friendli-clear]").click()
-            page.wait_for_timeout(500)
-            assert cred_file.exists()
-            page.once("dialog", lambda d: d.accept())
-            page.locator("[data-testid=friendli-clear]").click()
-            page.locator("[data-testid=friendli-status]").filter(has_text="No API key yet").wait_for()
-            assert not cred_file.exists()
-        finally:
-            browser.close()
+        # -- Clear removes the stored key
+        page.evaluate("app.extensionManager.command.execute('Comfy.ShowSettingsDialog')")
+        page.get_by_text("Friendli", exact=True).first.click()
+        page.locator("[data-testid=friendli-status]").filter(has_text=f"Key saved (…{TOKEN[-4:]})").wait_for()
+        page.once("dialog", lambda d: d.dismiss())  # Clear asks first: "no" keeps the key
+        page.locator("[data-testid=friendli-clear]").click()
+        page.wait_for_timeout(500)
+        assert cred_file.exists()
+        page.once("dialog", lambda d: d.accept())
+        page.locator("[data-testid=friendli-clear]").click()
+        page.locator("[data-testid=friendli-status]").filter(has_text="No API key yet").wait_for()
+        assert not cred_file.exists()
 
     assert "test-endpoint" in tested_text, tested_text
     assert "NVIDIA A100 80GB × 2 · replicas 1 (min 0, max 2) · cooldown 5 min · running 1 h 12 min" in info_text, info_text
@@ -240,44 +268,34 @@ def test_korean_node_progress_and_settings_panel(comfy, emulator, artifacts):
     post_json(url + "/api/friendli/credentials", {"token": TOKEN})
     emulator.latency = 0.5
     console: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900}, locale="ko-KR")
-            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
-            page.goto(url)
-            page.wait_for_function("window.app?.graph && window.app.extensionManager && "
-                                   "app.extensions.some(e => e.name === 'friendli.settings')", timeout=120_000)
-            assert page.evaluate("app.extensionManager.setting.get('Comfy.Locale')") == "ko"
+    with open_comfy(url, console, locale="ko-KR") as page:
+        assert page.evaluate("app.extensionManager.setting.get('Comfy.Locale')") == "ko"
 
-            # -- a Friendli node: its title from locales/ko/nodeDefs.json, its progress line from friendli-strings.js
-            load_batch_workflow(page, KOREAN_BATCH, "가을 풍경으로", "friendli-ko")
-            page.evaluate(f"app.canvas.centerOnNode(app.graph.getNodeById('{EDIT_NODE}'))")
-            title = page.evaluate(f"app.graph.getNodeById('{EDIT_NODE}').title")
-            page.evaluate("app.queuePrompt(0, 1)")
-            widget = page.locator("[data-testid=friendli-progress]")
-            widget.and_(page.locator("[data-state=done]")).wait_for(timeout=60_000)
-            page.wait_for_timeout(400)
-            done_text = widget.inner_text()
-            page.screenshot(path=artifacts / "ko-node-done.png", clip=node_clip(page, EDIT_NODE))
-            page.screenshot(path=artifacts / "ko-page-done.png")
+        # -- a Friendli node: its title from locales/ko/nodeDefs.json, its progress line from friendli-strings.js
+        load_batch_workflow(page, KOREAN_BATCH, "가을 풍경으로", "friendli-ko")
+        page.evaluate(f"app.canvas.centerOnNode(app.graph.getNodeById('{EDIT_NODE}'))")
+        title = page.evaluate(f"app.graph.getNodeById('{EDIT_NODE}').title")
+        page.evaluate("app.queuePrompt(0, 1)")
+        widget = page.locator("[data-testid=friendli-progress]")
+        widget.and_(page.locator("[data-state=done]")).wait_for(timeout=60_000)
+        page.wait_for_timeout(400)
+        done_text = widget.inner_text()
+        page.screenshot(path=artifacts / "ko-node-done.png", clip=node_clip(page, EDIT_NODE))
+        page.screenshot(path=artifacts / "ko-page-done.png")
 
-            # -- Settings > Friendli: names from locales/ko/settings.json, controls from friendli-strings.js
-            page.evaluate("app.extensionManager.command.execute('Comfy.ShowSettingsDialog')")
-            page.get_by_text("Friendli", exact=True).first.click()
-            status = page.locator("[data-testid=friendli-status]").filter(has_text=f"키 저장됨(…{TOKEN[-4:]})")
-            status.wait_for(timeout=30_000)
-            page.wait_for_timeout(400)
-            dialog = page.get_by_role("dialog").first
-            panel_text = dialog.inner_text()
-            page.screenshot(path=artifacts / "ko-settings-friendli.png")
-            page.locator("[data-testid=friendli-memory-budget]").scroll_into_view_if_needed()
-            page.wait_for_timeout(300)
-            page.screenshot(path=artifacts / "ko-settings-friendli-end.png")
-            page.keyboard.press("Escape")
-        finally:
-            browser.close()
+        # -- Settings > Friendli: names from locales/ko/settings.json, controls from friendli-strings.js
+        page.evaluate("app.extensionManager.command.execute('Comfy.ShowSettingsDialog')")
+        page.get_by_text("Friendli", exact=True).first.click()
+        status = page.locator("[data-testid=friendli-status]").filter(has_text=f"키 저장됨(…{TOKEN[-4:]})")
+        status.wait_for(timeout=30_000)
+        page.wait_for_timeout(400)
+        dialog = page.get_by_role("dialog").first
+        panel_text = dialog.inner_text()
+        page.screenshot(path=artifacts / "ko-settings-friendli.png")
+        page.locator("[data-testid=friendli-memory-budget]").scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+        page.screenshot(path=artifacts / "ko-settings-friendli-end.png")
+        page.keyboard.press("Escape")
 
     assert title == "Friendli 이미지 편집", title
     assert f"{KOREAN_BATCH}/{KOREAN_BATCH} 완료" in done_text and "시드 7" in done_text, done_text
@@ -308,6 +326,7 @@ SAVED_VALUES = ["a saved prompt", "saved-endpoint", 31, 7.5, 4242, "fixed", "jpe
                 3, "keep original"]
 SAVED_NAMES = ["prompt", "endpoint_id", "num_inference_steps", "guidance_scale", "seed", "control_after_generate",
                "response_format", "adapter_route", "output_size", "max_concurrency", "on_failure"]
+FRAMING_DEFAULTS = ["whole image", 0.25, 1.0, 4.0]  # issue 19's widgets, appended after them (their defaults)
 
 
 def api_node_type(url: str) -> str:
@@ -378,157 +397,145 @@ def test_node_face_advanced_toggle_progress_box_and_saved_workflows(comfy, emula
     paid_type = api_node_type(url)
     console: list[str] = []
     report: dict = {"mode": mode}
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
-            page.goto(url)
-            page.wait_for_function("window.app?.graph && window.app.extensionManager && "
-                                   "app.extensions.some(e => e.name === 'friendli.settings')", timeout=120_000)
-            report["frontend"] = page.evaluate("window.__COMFYUI_FRONTEND_VERSION__ ?? '0.0'")
-            assert page.evaluate("!!app.extensionManager.setting.get('Comfy.VueNodes.Enabled')") == vue
-            if vue and tuple(int(x) for x in report["frontend"].split(".")[:2]) < (1, 30):
-                pytest.skip(f"the Vue nodes of frontend {report['frontend']} (an early preview) draw no extension "
-                            "widgets, node badges or advanced sections; run with FRIENDLI_FRONTEND_ROOT at 1.58")
+    with open_comfy(url, console, report=report) as page:
+        assert page.evaluate("!!app.extensionManager.setting.get('Comfy.VueNodes.Enabled')") == vue
+        if vue:
+            skip_early_vue_nodes(report["frontend"], "extension widgets, node badges or advanced sections")
 
-            # -- our node beside a built-in API node
-            ids = page.evaluate("""(paid) => {
-                app.graph.clear();
-                const add = (type, x, y) => { const n = LiteGraph.createNode(type); n.pos = [x, y]; app.graph.add(n); return n; };
-                const ours = add("FriendliImageEdit", 80, 120), theirs = add(paid, 560, 120);
-                app.canvas.ds.offset = [0, 0]; app.canvas.ds.scale = 1; app.graph.setDirtyCanvas(true, true);
-                return [String(ours.id), String(theirs.id)];
-            }""", paid_type)
-            ours, theirs = ids
-            page.wait_for_timeout(1200)
-            looks = page.evaluate("""([a, b]) => {
-                const n = app.graph.getNodeById(a), p = app.graph.getNodeById(b);
-                const badges = n.badges.map((x) => (typeof x === "function" ? x() : x)).map((x) => x.text);
-                return {ours: [n.color, n.bgcolor], theirs: [p.color, p.bgcolor], badges,
-                        apiNode: !!n.constructor.nodeData?.api_node, size: [...n.size]};
-            }""", ids)
-            report["looks"] = looks
-            assert looks["ours"] == looks["theirs"], looks  # the paid-node colours
-            assert "Friendli · GPU time" in looks["badges"], looks
-            assert not looks["apiNode"]  # no Comfy.org sign-in switched on
-            if vue:
-                page.locator(f'[data-node-id="{ours}"]').get_by_text("Friendli · GPU time").wait_for(timeout=10_000)
-            page.screenshot(path=artifacts / f"{mode}-beside-api-node.png", clip=nodes_clip(page, ids, vue))
+        # -- our node beside a built-in API node
+        ids = page.evaluate("""(paid) => {
+            app.graph.clear();
+            const add = (type, x, y) => { const n = LiteGraph.createNode(type); n.pos = [x, y]; app.graph.add(n); return n; };
+            const ours = add("FriendliImageEdit", 80, 120), theirs = add(paid, 560, 120);
+            app.canvas.ds.offset = [0, 0]; app.canvas.ds.scale = 1; app.graph.setDirtyCanvas(true, true);
+            return [String(ours.id), String(theirs.id)];
+        }""", paid_type)
+        ours, theirs = ids
+        page.wait_for_timeout(1200)
+        looks = page.evaluate("""([a, b]) => {
+            const n = app.graph.getNodeById(a), p = app.graph.getNodeById(b);
+            const badges = n.badges.map((x) => (typeof x === "function" ? x() : x)).map((x) => x.text);
+            return {ours: [n.color, n.bgcolor], theirs: [p.color, p.bgcolor], badges,
+                    apiNode: !!n.constructor.nodeData?.api_node, size: [...n.size]};
+        }""", ids)
+        report["looks"] = looks
+        assert looks["ours"] == looks["theirs"], looks  # the paid-node colours
+        assert "Friendli · GPU time" in looks["badges"], looks
+        assert not looks["apiNode"]  # no Comfy.org sign-in switched on
+        if vue:
+            page.locator(f'[data-node-id="{ours}"]').get_by_text("Friendli · GPU time").wait_for(timeout=10_000)
+        page.screenshot(path=artifacts / f"{mode}-beside-api-node.png", clip=nodes_clip(page, ids, vue))
 
-            # -- the advanced toggle, closed by default; the progress box is there before any run
-            box = page.locator(f'[data-testid=friendli-progress]').first
-            box.wait_for(timeout=10_000)
-            assert box.get_attribute("data-state") == "idle"
-            state = widget_state(page, ours)
-            assert all(state[n]["visible"] for n in CREATIVE) and not any(state[n]["visible"] for n in ADVANCED), state
-            node_el = page.locator(f'[data-node-id="{ours}"]') if vue else None
-            if vue:  # Vue nodes: the frontend's own "Show advanced inputs" footer button
-                assert node_el.get_by_text("response_format", exact=True).count() == 0
-            page.screenshot(path=artifacts / f"{mode}-advanced-closed.png", clip=nodes_clip(page, [ours], vue))
-            if vue:
-                node_el.locator("[data-testid=advanced-inputs-button]").first.click()
-                node_el.get_by_text("response_format", exact=True).first.wait_for(timeout=5000)
-            else:
-                click_toggle(page, ours)
-            assert page.evaluate(f"app.graph.getNodeById('{ours}').showAdvanced") is True
-            state = widget_state(page, ours)
-            assert all(state[n]["visible"] for n in CREATIVE + ADVANCED), state
-            page.screenshot(path=artifacts / f"{mode}-advanced-open.png", clip=nodes_clip(page, [ours], vue))
-            if vue:
-                node_el.locator("[data-testid=advanced-inputs-button]").first.click()
-            else:
-                click_toggle(page, ours)
-            assert not page.evaluate(f"app.graph.getNodeById('{ours}').showAdvanced")
+        # -- the advanced toggle, closed by default; the progress box is there before any run
+        box = page.locator(f'[data-testid=friendli-progress]').first
+        box.wait_for(timeout=10_000)
+        assert box.get_attribute("data-state") == "idle"
+        state = widget_state(page, ours)
+        assert all(state[n]["visible"] for n in CREATIVE) and not any(state[n]["visible"] for n in ADVANCED), state
+        node_el = page.locator(f'[data-node-id="{ours}"]') if vue else None
+        if vue:  # Vue nodes: the frontend's own "Show advanced inputs" footer button
+            assert node_el.get_by_text("response_format", exact=True).count() == 0
+        page.screenshot(path=artifacts / f"{mode}-advanced-closed.png", clip=nodes_clip(page, [ours], vue))
+        if vue:
+            node_el.locator("[data-testid=advanced-inputs-button]").first.click()
+            node_el.get_by_text("response_format", exact=True).first.wait_for(timeout=5000)
+        else:
+            click_toggle(page, ours)
+        assert page.evaluate(f"app.graph.getNodeById('{ours}').showAdvanced") is True
+        state = widget_state(page, ours)
+        assert all(state[n]["visible"] for n in CREATIVE + ADVANCED), state
+        page.screenshot(path=artifacts / f"{mode}-advanced-open.png", clip=nodes_clip(page, [ours], vue))
+        if vue:
+            node_el.locator("[data-testid=advanced-inputs-button]").first.click()
+        else:
+            click_toggle(page, ours)
+        assert not page.evaluate(f"app.graph.getNodeById('{ours}').showAdvanced")
 
-            # -- a run: the progress box keeps its place and the prompt box its height
-            page.evaluate("""([id, paid]) => {
-                const n = app.graph.getNodeById(id);
-                app.graph.remove(app.graph.getNodeById(paid));
-                const load = LiteGraph.createNode("LoadImage"); load.pos = [-300, 120]; app.graph.add(load);
-                load.widgets.find((w) => w.name === "image").value = "friendli-test.png";
-                const preview = LiteGraph.createNode("PreviewImage"); preview.pos = [560, 120]; app.graph.add(preview);
-                load.connect(0, n, 0); n.connect(0, preview, 0);
-                const set = (name, v) => { n.widgets.find((w) => w.name === name).value = v; };
-                set("prompt", "make it autumn"); set("endpoint_id", "test-endpoint"); set("seed", 11);
-                set("control_after_generate", "fixed");
-            }""", [ours, theirs])
-            page.wait_for_timeout(800)
-            prompt_box = (page.locator(f'[data-node-id="{ours}"] textarea').first if vue
-                          else page.locator("textarea.comfy-multiline-input").first)
-            before = {"box": box.bounding_box()["height"], "prompt": prompt_box.bounding_box()["height"]}
-            emulator.latency = 3
-            page.evaluate("app.queuePrompt(0, 1)")
-            box.and_(page.locator("[data-state=running]")).wait_for(timeout=60_000)
-            page.wait_for_timeout(700)
-            during = {"box": box.bounding_box()["height"], "prompt": prompt_box.bounding_box()["height"],
-                      "bar": page.locator("[data-testid=friendli-progress] .friendli-bar").first.get_attribute("data-mode"),
-                      "text": box.inner_text()}
-            page.screenshot(path=artifacts / f"{mode}-running.png", clip=nodes_clip(page, [ours], vue))
-            box.and_(page.locator("[data-state=done]")).wait_for(timeout=60_000)
-            page.wait_for_timeout(400)
-            after = {"box": box.bounding_box()["height"], "prompt": prompt_box.bounding_box()["height"],
-                     "text": box.inner_text()}
-            page.screenshot(path=artifacts / f"{mode}-done.png", clip=nodes_clip(page, [ours], vue))
-            report.update(before=before, during=during, after=after)
+        # -- a run: the progress box keeps its place and the prompt box its height
+        page.evaluate("""([id, paid]) => {
+            const n = app.graph.getNodeById(id);
+            app.graph.remove(app.graph.getNodeById(paid));
+            const load = LiteGraph.createNode("LoadImage"); load.pos = [-300, 120]; app.graph.add(load);
+            load.widgets.find((w) => w.name === "image").value = "friendli-test.png";
+            const preview = LiteGraph.createNode("PreviewImage"); preview.pos = [560, 120]; app.graph.add(preview);
+            load.connect(0, n, 0); n.connect(0, preview, 0);
+            const set = (name, v) => { n.widgets.find((w) => w.name === name).value = v; };
+            set("prompt", "make it autumn"); set("endpoint_id", "test-endpoint"); set("seed", 11);
+            set("control_after_generate", "fixed");
+        }""", [ours, theirs])
+        page.wait_for_timeout(800)
+        prompt_box = (page.locator(f'[data-node-id="{ours}"] textarea').first if vue
+                      else page.locator("textarea.comfy-multiline-input").first)
+        before = {"box": box.bounding_box()["height"], "prompt": prompt_box.bounding_box()["height"]}
+        emulator.latency = 3
+        page.evaluate("app.queuePrompt(0, 1)")
+        box.and_(page.locator("[data-state=running]")).wait_for(timeout=60_000)
+        page.wait_for_timeout(700)
+        during = {"box": box.bounding_box()["height"], "prompt": prompt_box.bounding_box()["height"],
+                  "bar": page.locator("[data-testid=friendli-progress] .friendli-bar").first.get_attribute("data-mode"),
+                  "text": box.inner_text()}
+        page.screenshot(path=artifacts / f"{mode}-running.png", clip=nodes_clip(page, [ours], vue))
+        box.and_(page.locator("[data-state=done]")).wait_for(timeout=60_000)
+        page.wait_for_timeout(400)
+        after = {"box": box.bounding_box()["height"], "prompt": prompt_box.bounding_box()["height"],
+                 "text": box.inner_text()}
+        page.screenshot(path=artifacts / f"{mode}-done.png", clip=nodes_clip(page, [ours], vue))
+        report.update(before=before, during=during, after=after)
 
-            # -- values: the prompt sent carries every widget, hidden or not; the workflow keeps them in place
-            prompt = page.evaluate("app.graphToPrompt().then((p) => p.output)")
-            sent = prompt[ours]["inputs"]
-            for name in ADVANCED:
-                assert name in sent, (name, sent)
-            assert "friendli_advanced" not in sent and "friendli_progress" not in sent, sent
+        # -- values: the prompt sent carries every widget, hidden or not; the workflow keeps them in place
+        prompt = page.evaluate("app.graphToPrompt().then((p) => p.output)")
+        sent = prompt[ours]["inputs"]
+        for name in ADVANCED:
+            assert name in sent, (name, sent)
+        assert "friendli_advanced" not in sent and "friendli_progress" not in sent, sent
 
-            # -- the confirmation before a large run: ComfyUI's dialog, then POST /friendli/confirm {id, ok}
-            answers: list = []
+        # -- the confirmation before a large run: ComfyUI's dialog, then POST /friendli/confirm {id, ok}
+        answers: list = []
 
-            def answer(route):
-                answers.append(json.loads(route.request.post_data or "{}"))
-                route.fulfill(status=200, content_type="application/json", body="{}")
+        def answer(route):
+            answers.append(json.loads(route.request.post_data or "{}"))
+            route.fulfill(status=200, content_type="application/json", body="{}")
 
-            page.route("**/friendli/confirm", answer)
-            page.evaluate("""async (id) => {
-                const { api } = await import("/scripts/api.js");  // the module the extension listens on
-                api.dispatchEvent(new CustomEvent("friendli.confirm",
-                    {detail: {id: "confirm-1", node: id, requests: 64, message: "This run sends 64 requests"}}));
-            }""", ours)
-            page.get_by_text("This run sends 64 requests to the endpoint (billed GPU time). Send them?").wait_for(timeout=10_000)
-            page.screenshot(path=artifacts / f"{mode}-confirm.png")
-            page.get_by_role("button", name="Confirm").click()
+        page.route("**/friendli/confirm", answer)
+        page.evaluate("""async (id) => {
+            const { api } = await import("/scripts/api.js");  // the module the extension listens on
+            api.dispatchEvent(new CustomEvent("friendli.confirm",
+                {detail: {id: "confirm-1", node: id, requests: 64, message: "This run sends 64 requests"}}));
+        }""", ours)
+        page.get_by_text("This run sends 64 requests to the endpoint (billed GPU time). Send them?").wait_for(timeout=10_000)
+        page.screenshot(path=artifacts / f"{mode}-confirm.png")
+        page.get_by_role("button", name="Confirm").click()
+        page.wait_for_timeout(500)
+        assert answers == [{"id": "confirm-1", "ok": True}], answers
+
+        # -- saved workflows load with every value: the shipped examples and one saved before issue 17
+        loaded = {}
+        for path in sorted((ROOT / "example_workflows").glob("*.json")):
+            flow = json.loads(path.read_text())
+            page.evaluate("(wf) => app.loadGraphData(wf)", flow)
             page.wait_for_timeout(500)
-            assert answers == [{"id": "confirm-1", "ok": True}], answers
-
-            # -- saved workflows load with every value: the shipped examples and one saved before issue 17
-            loaded = {}
-            for path in sorted((ROOT / "example_workflows").glob("*.json")):
-                flow = json.loads(path.read_text())
-                page.evaluate("(wf) => app.loadGraphData(wf)", flow)
-                page.wait_for_timeout(500)
-                for node in flow["nodes"]:
-                    if not node["type"].startswith("Friendli"):
-                        continue
-                    values = page.evaluate("""(id) => app.graph.getNodeById(id).widgets
-                        .filter((w) => w.serialize !== false).map((w) => w.value)""", str(node["id"]))
-                    saved = node.get("widgets_values") or []
-                    assert values[:len(saved)] == saved, (path.name, node["id"], values, saved)
-                    loaded[f"{path.name}#{node['id']}"] = values
-            page.evaluate("(wf) => app.loadGraphData(wf)", saved_workflow())
-            page.wait_for_timeout(500)
-            state = widget_state(page, "2")
-            assert [state[n]["value"] for n in SAVED_NAMES] == SAVED_VALUES, state
-            assert not any(state[n]["visible"] for n in ADVANCED)
-            page.screenshot(path=artifacts / f"{mode}-saved-workflow.png", clip=nodes_clip(page, ["2"], vue))
-            prompt = page.evaluate("app.graphToPrompt().then((p) => p.output)")
-            sent = prompt["2"]["inputs"]
-            for name, value in zip(SAVED_NAMES, SAVED_VALUES):
-                if name != "control_after_generate":
-                    assert sent[name] == value, (name, sent)
-            resaved = page.evaluate("app.graph.serialize()")
-            node = next(n for n in resaved["nodes"] if n["id"] == 2)
-            assert node["widgets_values"][:len(SAVED_VALUES)] == SAVED_VALUES, node["widgets_values"]
-        finally:
-            browser.close()
+            for node in flow["nodes"]:
+                if not node["type"].startswith("Friendli"):
+                    continue
+                values = page.evaluate("""(id) => app.graph.getNodeById(id).widgets
+                    .filter((w) => w.serialize !== false).map((w) => w.value)""", str(node["id"]))
+                saved = node.get("widgets_values") or []
+                assert values[:len(saved)] == saved, (path.name, node["id"], values, saved)
+                loaded[f"{path.name}#{node['id']}"] = values
+        page.evaluate("(wf) => app.loadGraphData(wf)", saved_workflow())
+        page.wait_for_timeout(500)
+        state = widget_state(page, "2")
+        assert [state[n]["value"] for n in SAVED_NAMES] == SAVED_VALUES, state
+        assert not any(state[n]["visible"] for n in ADVANCED)
+        page.screenshot(path=artifacts / f"{mode}-saved-workflow.png", clip=nodes_clip(page, ["2"], vue))
+        prompt = page.evaluate("app.graphToPrompt().then((p) => p.output)")
+        sent = prompt["2"]["inputs"]
+        for name, value in zip(SAVED_NAMES, SAVED_VALUES):
+            if name != "control_after_generate":
+                assert sent[name] == value, (name, sent)
+        resaved = page.evaluate("app.graph.serialize()")
+        node = next(n for n in resaved["nodes"] if n["id"] == 2)
+        assert node["widgets_values"][:len(SAVED_VALUES)] == SAVED_VALUES, node["widgets_values"]
 
     print(f"\n{json.dumps(report, ensure_ascii=False, indent=1)}\nscreenshots: {artifacts}")
     assert abs(during["box"] - before["box"]) <= 2 and abs(after["box"] - before["box"]) <= 2, report
@@ -575,99 +582,86 @@ def test_endpoint_picker_fills_the_node(comfy, emulator, artifacts, vue):
     emulator.endpoints["sdxl-old-c3"].fail("INFERENCE_ENGINE_MEMORY_ERROR")
     console: list[str] = []
     report: dict = {"mode": mode}
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
-            page.goto(url)
-            page.wait_for_function("window.app?.graph && window.app.extensionManager && "
-                                   "app.extensions.some(e => e.name === 'friendli.settings')", timeout=120_000)
-            report["frontend"] = page.evaluate("window.__COMFYUI_FRONTEND_VERSION__ ?? '0.0'")
-            if vue and tuple(int(x) for x in report["frontend"].split(".")[:2]) < (1, 30):
-                pytest.skip(f"the Vue nodes of frontend {report['frontend']} (an early preview) draw no extension "
-                            "widgets; run with FRIENDLI_FRONTEND_ROOT at 1.58")
-            ids = page.evaluate("""() => {
-                app.graph.clear();
-                const add = (type, x, y) => { const n = LiteGraph.createNode(type); n.pos = [x, y]; app.graph.add(n); return n; };
-                const edit = add("FriendliImageEdit", 80, 120), endpoint = add("FriendliEndpoint", 620, 120);
-                app.canvas.ds.offset = [0, 0]; app.canvas.ds.scale = 1; app.graph.setDirtyCanvas(true, true);
-                return [String(edit.id), String(endpoint.id)];
-            }""")
-            edit, endpoint = ids
-            page.wait_for_timeout(1200)
-            names = page.evaluate("(id) => app.graph.getNodeById(id).widgets.map((w) => w.name)", edit)
-            assert names[names.index("endpoint_id") + 1] == "friendli_pick_endpoint", names
+    with open_comfy(url, console, report=report, vue=vue) as page:
+        ids = page.evaluate("""() => {
+            app.graph.clear();
+            const add = (type, x, y) => { const n = LiteGraph.createNode(type); n.pos = [x, y]; app.graph.add(n); return n; };
+            const edit = add("FriendliImageEdit", 80, 120), endpoint = add("FriendliEndpoint", 620, 120);
+            app.canvas.ds.offset = [0, 0]; app.canvas.ds.scale = 1; app.graph.setDirtyCanvas(true, true);
+            return [String(edit.id), String(endpoint.id)];
+        }""")
+        edit, endpoint = ids
+        page.wait_for_timeout(1200)
+        names = page.evaluate("(id) => app.graph.getNodeById(id).widgets.map((w) => w.name)", edit)
+        assert names[names.index("endpoint_id") + 1] == "friendli_pick_endpoint", names
 
-            # -- no key yet: the picker says why, the field stays free text
-            open_node_picker(page, edit, vue)
-            no_key = page.locator("[data-testid=friendli-picker-message]").inner_text()
-            page.screenshot(path=artifacts / f"{mode}-picker-no-key.png")
-            page.keyboard.press("Escape")
-            assert page.locator("[data-testid=friendli-picker]").count() == 0
-            post_json(url + "/api/friendli/credentials", {"token": TOKEN})
+        # -- no key yet: the picker says why, the field stays free text
+        open_node_picker(page, edit, vue)
+        no_key = page.locator("[data-testid=friendli-picker-message]").inner_text()
+        page.screenshot(path=artifacts / f"{mode}-picker-no-key.png")
+        page.keyboard.press("Escape")
+        assert page.locator("[data-testid=friendli-picker]").count() == 0
+        post_json(url + "/api/friendli/credentials", {"token": TOKEN})
 
-            # -- the list: name, state and GPU; choosing one fills endpoint_id
-            open_node_picker(page, edit, vue)
-            rows = page.locator("[data-testid=friendli-picker-row]")
-            rows.first.wait_for(timeout=10_000)
-            listed = rows.all_inner_texts()
-            page.screenshot(path=artifacts / f"{mode}-picker-list.png")
-            page.locator("[data-testid=friendli-picker-filter]").fill("kontext")
-            assert rows.count() == 1
-            page.screenshot(path=artifacts / f"{mode}-picker-filtered.png")
-            page.locator(f'[data-testid=friendli-picker-row][data-id="{PICKED}"]').click()
-            assert page.locator("[data-testid=friendli-picker]").count() == 0
-            page.wait_for_timeout(400)
-            state = widget_state(page, edit)
-            assert state["endpoint_id"]["value"] == PICKED, state
-            if vue:
-                values = page.locator(f'[data-node-id="{edit}"] input').evaluate_all("(els) => els.map((e) => e.value)")
-                assert PICKED in values, values
-            page.screenshot(path=artifacts / f"{mode}-picker-filled.png", clip=nodes_clip(page, [edit], vue))
+        # -- the list: name, state and GPU; choosing one fills endpoint_id
+        open_node_picker(page, edit, vue)
+        rows = page.locator("[data-testid=friendli-picker-row]")
+        rows.first.wait_for(timeout=10_000)
+        listed = rows.all_inner_texts()
+        page.screenshot(path=artifacts / f"{mode}-picker-list.png")
+        page.locator("[data-testid=friendli-picker-filter]").fill("kontext")
+        assert rows.count() == 1
+        page.screenshot(path=artifacts / f"{mode}-picker-filtered.png")
+        page.locator(f'[data-testid=friendli-picker-row][data-id="{PICKED}"]').click()
+        assert page.locator("[data-testid=friendli-picker]").count() == 0
+        page.wait_for_timeout(400)
+        state = widget_state(page, edit)
+        assert state["endpoint_id"]["value"] == PICKED, state
+        if vue:
+            values = page.locator(f'[data-node-id="{edit}"] input').evaluate_all("(els) => els.map((e) => e.value)")
+            assert PICKED in values, values
+        page.screenshot(path=artifacts / f"{mode}-picker-filled.png", clip=nodes_clip(page, [edit], vue))
 
-            # -- the Friendli Endpoint node: picks too; as a container it says why
-            open_node_picker(page, endpoint, vue)
-            page.locator(f'[data-testid=friendli-picker-row][data-id="qwen-edit-b7"]').click()
-            page.wait_for_timeout(300)
-            assert widget_state(page, endpoint)["endpoint_id"]["value"] == "qwen-edit-b7"
-            page.evaluate("(id) => { app.graph.getNodeById(id).widgets.find((w) => w.name === 'service').value = 'container'; }",
-                          endpoint)
-            page.wait_for_timeout(300)
-            open_node_picker(page, endpoint, vue)
-            container = page.locator("[data-testid=friendli-picker-message]").inner_text()
-            page.screenshot(path=artifacts / f"{mode}-picker-container.png")
-            page.keyboard.press("Escape")
+        # -- the Friendli Endpoint node: picks too; as a container it says why
+        open_node_picker(page, endpoint, vue)
+        page.locator(f'[data-testid=friendli-picker-row][data-id="qwen-edit-b7"]').click()
+        page.wait_for_timeout(300)
+        assert widget_state(page, endpoint)["endpoint_id"]["value"] == "qwen-edit-b7"
+        page.evaluate("(id) => { app.graph.getNodeById(id).widgets.find((w) => w.name === 'service').value = 'container'; }",
+                      endpoint)
+        page.wait_for_timeout(300)
+        open_node_picker(page, endpoint, vue)
+        container = page.locator("[data-testid=friendli-picker-message]").inner_text()
+        page.screenshot(path=artifacts / f"{mode}-picker-container.png")
+        page.keyboard.press("Escape")
 
-            # -- the workflow stores the id only, in place; the prompt sends no picker
-            saved = page.evaluate("(id) => app.graph.serialize().nodes.find((n) => String(n.id) === id)", edit)
-            report["widgets_values"] = saved["widgets_values"]
-            assert saved["widgets_values"][:2] == ["", PICKED], saved["widgets_values"]
-            assert None not in saved["widgets_values"] and len(saved["widgets_values"]) == len(SAVED_NAMES)
-            prompt = page.evaluate("app.graphToPrompt().then((p) => p.output)")
-            assert prompt[edit]["inputs"]["endpoint_id"] == PICKED and "friendli_pick_endpoint" not in prompt[edit]["inputs"]
-            page.evaluate("(wf) => app.loadGraphData(wf)", saved_workflow())
-            page.wait_for_timeout(500)
-            state = widget_state(page, "2")
-            assert [state[n]["value"] for n in SAVED_NAMES] == SAVED_VALUES, state
-            resaved = next(n for n in page.evaluate("app.graph.serialize()")["nodes"] if n["id"] == 2)
-            assert resaved["widgets_values"] == SAVED_VALUES, resaved["widgets_values"]
+        # -- the workflow stores the id only, in place; the prompt sends no picker
+        saved = page.evaluate("(id) => app.graph.serialize().nodes.find((n) => String(n.id) === id)", edit)
+        report["widgets_values"] = saved["widgets_values"]
+        assert saved["widgets_values"][:2] == ["", PICKED], saved["widgets_values"]
+        assert None not in saved["widgets_values"]
+        assert len(saved["widgets_values"]) == len(SAVED_NAMES) + len(FRAMING_DEFAULTS)
+        prompt = page.evaluate("app.graphToPrompt().then((p) => p.output)")
+        assert prompt[edit]["inputs"]["endpoint_id"] == PICKED and "friendli_pick_endpoint" not in prompt[edit]["inputs"]
+        page.evaluate("(wf) => app.loadGraphData(wf)", saved_workflow())
+        page.wait_for_timeout(500)
+        state = widget_state(page, "2")
+        assert [state[n]["value"] for n in SAVED_NAMES] == SAVED_VALUES, state
+        resaved = next(n for n in page.evaluate("app.graph.serialize()")["nodes"] if n["id"] == 2)
+        assert resaved["widgets_values"] == SAVED_VALUES + FRAMING_DEFAULTS, resaved["widgets_values"]
 
-            # -- Settings > Friendli > Test connection: the same list fills the field
-            page.evaluate("app.extensionManager.command.execute('Comfy.ShowSettingsDialog')")
-            page.get_by_text("Friendli", exact=True).first.click()
-            page.locator("[data-testid=friendli-endpoint-pick]").click()
-            page.locator(f'[data-testid=friendli-picker-row][data-id="{PICKED}"]').wait_for(timeout=30_000)
-            page.screenshot(path=artifacts / f"{mode}-picker-settings.png")
-            page.locator(f'[data-testid=friendli-picker-row][data-id="{PICKED}"]').click()
-            settings_value = page.locator("[data-testid=friendli-endpoint-id]").input_value()
-            page.locator("[data-testid=friendli-test-connection]").click()
-            page.locator("[data-testid=friendli-endpoint-message]").filter(has_text="Flux Kontext").wait_for(timeout=30_000)
-            page.screenshot(path=artifacts / f"{mode}-picker-settings-tested.png")
-            page.keyboard.press("Escape")
-        finally:
-            browser.close()
+        # -- Settings > Friendli > Test connection: the same list fills the field
+        page.evaluate("app.extensionManager.command.execute('Comfy.ShowSettingsDialog')")
+        page.get_by_text("Friendli", exact=True).first.click()
+        page.locator("[data-testid=friendli-endpoint-pick]").click()
+        page.locator(f'[data-testid=friendli-picker-row][data-id="{PICKED}"]').wait_for(timeout=30_000)
+        page.screenshot(path=artifacts / f"{mode}-picker-settings.png")
+        page.locator(f'[data-testid=friendli-picker-row][data-id="{PICKED}"]').click()
+        settings_value = page.locator("[data-testid=friendli-endpoint-id]").input_value()
+        page.locator("[data-testid=friendli-test-connection]").click()
+        page.locator("[data-testid=friendli-endpoint-message]").filter(has_text="Flux Kontext").wait_for(timeout=30_000)
+        page.screenshot(path=artifacts / f"{mode}-picker-settings-tested.png")
+        page.keyboard.press("Escape")
 
     print(f"\n{json.dumps(report, ensure_ascii=False, indent=1)}\nscreenshots: {artifacts}")
     assert "API key" in no_key and "type the endpoint id" in no_key, no_key
@@ -713,58 +707,44 @@ def test_empty_endpoint_id_is_refused_when_queued(comfy, emulator, artifacts, vu
     console: list[str] = []
     answers: list[dict] = []
     report: dict = {"mode": mode}
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900},
-                                    locale="ko-KR" if lang == "ko" else "en-US")
-            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
-            page.on("response", lambda r: answers.append({"status": r.status, "body": r.json()})
-                    if r.request.method == "POST" and r.url.endswith("/prompt") else None)
-            page.goto(url)
-            page.wait_for_function("window.app?.graph && window.app.extensionManager && "
-                                   "app.extensions.some(e => e.name === 'friendli.settings')", timeout=120_000)
-            report["frontend"] = page.evaluate("window.__COMFYUI_FRONTEND_VERSION__ ?? '0.0'")
-            if vue and tuple(int(x) for x in report["frontend"].split(".")[:2]) < (1, 30):
-                pytest.skip(f"the Vue nodes of frontend {report['frontend']} (an early preview) draw no extension "
-                            "widgets; run with FRIENDLI_FRONTEND_ROOT at 1.58")
-            if lang != "en":  # the extension tells the server the UI language (preferences.json)
-                prefs = dirs["user"] / "comfyui-friendli" / "preferences.json"
-                for _ in range(100):
-                    if prefs.exists() and json.loads(prefs.read_text()).get("locale") == lang:
-                        break
-                    page.wait_for_timeout(100)
-            load_empty_endpoint_workflow(page)
-            page.evaluate(f"app.canvas.centerOnNode(app.graph.getNodeById('{EDIT_NODE}'))")
+    prompt_answers = {"response": lambda r: answers.append({"status": r.status, "body": r.json()})
+                      if r.request.method == "POST" and r.url.endswith("/prompt") else None}
+    with open_comfy(url, console, locale="ko-KR" if lang == "ko" else "en-US", report=report, vue=vue,
+                    listeners=prompt_answers) as page:
+        if lang != "en":  # the extension tells the server the UI language (preferences.json)
+            prefs = dirs["user"] / "comfyui-friendli" / "preferences.json"
+            for _ in range(100):
+                if prefs.exists() and json.loads(prefs.read_text()).get("locale") == lang:
+                    break
+                page.wait_for_timeout(100)
+        load_empty_endpoint_workflow(page)
+        page.evaluate(f"app.canvas.centerOnNode(app.graph.getNodeById('{EDIT_NODE}'))")
+        page.wait_for_timeout(800)
+        page.locator("[data-testid=queue-button]").first.click()
+        message = page.get_by_text(EMPTY_ENDPOINT_TITLE[lang]).first
+        # 1.40+: an error toast, then the Issues tab
+        details = page.get_by_role("button", name=re.compile("^(View details|자세히 보기)$"))
+        message.or_(details).first.wait_for(timeout=30_000)
+        if message.is_visible():  # the frontend's error dialog (1.27), the node outlined behind it
             page.wait_for_timeout(800)
-            page.locator("[data-testid=queue-button]").first.click()
-            message = page.get_by_text(EMPTY_ENDPOINT_TITLE[lang]).first
-            # 1.40+: an error toast, then the Issues tab
-            details = page.get_by_role("button", name=re.compile("^(View details|자세히 보기)$"))
-            message.or_(details).first.wait_for(timeout=30_000)
-            if message.is_visible():  # the frontend's error dialog (1.27), the node outlined behind it
-                page.wait_for_timeout(800)
-                page.screenshot(path=artifacts / f"{mode}-validation-dialog.png")
-            else:  # a toast, then the right side panel's Issues tab lists the failed inputs; the info opens one
-                page.wait_for_timeout(500)
-                page.screenshot(path=artifacts / f"{mode}-validation-toast.png")
-                report["toast"] = details.first.locator("xpath=ancestor::*[count(.//text()[normalize-space()]) > 2][1]"
-                                                        ).inner_text()
-                details.first.click()
-                item = 'button[aria-controls^="execution-item-detail"]'
-                page.locator(f'{item}[aria-label*="endpoint_id"], {item}[aria-label*="엔드포인트 ID"]').first.click()
-                message.wait_for(timeout=10_000)
-                page.wait_for_timeout(500)
-                page.screenshot(path=artifacts / f"{mode}-validation-issues.png")
-            report["shown"] = page.locator("body").inner_text()
-            report["node_errors"] = page.evaluate("app.lastNodeErrors")
-            page.keyboard.press("Escape")  # the dialog closed, the node stays marked
-            page.wait_for_timeout(600)
-            page.screenshot(path=artifacts / f"{mode}-validation-node-marked.png",
-                            clip=nodes_clip(page, [EDIT_NODE], vue))
-        finally:
-            browser.close()
+            page.screenshot(path=artifacts / f"{mode}-validation-dialog.png")
+        else:  # a toast, then the right side panel's Issues tab lists the failed inputs; the info opens one
+            page.wait_for_timeout(500)
+            page.screenshot(path=artifacts / f"{mode}-validation-toast.png")
+            report["toast"] = details.first.locator("xpath=ancestor::*[count(.//text()[normalize-space()]) > 2][1]"
+                                                    ).inner_text()
+            details.first.click()
+            item = 'button[aria-controls^="execution-item-detail"]'
+            page.locator(f'{item}[aria-label*="endpoint_id"], {item}[aria-label*="엔드포인트 ID"]').first.click()
+            message.wait_for(timeout=10_000)
+            page.wait_for_timeout(500)
+            page.screenshot(path=artifacts / f"{mode}-validation-issues.png")
+        report["shown"] = page.locator("body").inner_text()
+        report["node_errors"] = page.evaluate("app.lastNodeErrors")
+        page.keyboard.press("Escape")  # the dialog closed, the node stays marked
+        page.wait_for_timeout(600)
+        page.screenshot(path=artifacts / f"{mode}-validation-node-marked.png",
+                        clip=nodes_clip(page, [EDIT_NODE], vue))
 
     shown = [line for line in report["shown"].splitlines()
              if "endpoint_id" in line or EMPTY_ENDPOINT_TITLE[lang] in line]
