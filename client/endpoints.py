@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from .errors import FriendliAuthError, FriendliError, FriendliTimeoutError, scrub
-from .lifecycle import PHASES, STATUSES, Lifecycle, _secrets, _short
+from .lifecycle import PHASES, STATUSES, Lifecycle, _secrets
 from .transport import CancelScope, error_for_status
 
 PAGE_SIZE = 20  # the SDK's default page size (the API's maximum is undocumented)
@@ -191,8 +191,7 @@ def _describe(lifecycle: Lifecycle, endpoints: list[ListedEndpoint], scope: Canc
             return endpoint
         if not info:
             return endpoint
-        name = _short(scrub(info["name"], secrets)) if info.get("name") else None
-        return ListedEndpoint(endpoint.id, endpoint.status, endpoint.phase, name,
+        return ListedEndpoint(endpoint.id, endpoint.status, endpoint.phase, info["name"],  # scrubbed by info()
                               gpu_text(info.get("gpu_type"), info.get("num_gpu")))
 
     head = endpoints[:describe]

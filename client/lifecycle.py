@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
 import threading
 import time
+from datetime import datetime, timezone
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -172,7 +172,8 @@ class Lifecycle:
         data = self._get_json(self._url(endpoint_id, ""), "info", False, deadline=deadline)
         if not isinstance(data, dict):
             return None
-        return {"name": _short(data.get("name")), "gpu_type": _short(data.get("gpuType")),
+        secrets = _secrets(self.headers)
+        return {"name": _short(data.get("name"), secrets), "gpu_type": _short(data.get("gpuType"), secrets),
                 **{key: _count(data.get(field)) for key, field in SPEC_COUNTS.items()}}
 
     def _url(self, endpoint_id: str, action: str) -> str:
@@ -217,11 +218,12 @@ SPEC_COUNTS = {"num_gpu": "numGpu", "replicas_current": "currReplicaCnt", "repli
                "replicas_max": "autoscalingMax", "cooldown_s": "autoscalingCooldown"}
 
 
-def _short(value: Any) -> str | None:
-    """Text from the server for a line in the UI: printable, at most 80 characters, no key."""
+def _short(value: Any, secrets: tuple[str, ...] = ()) -> str | None:
+    """Text from the server for a line in the UI: printable, at most 80 characters, no key (``secrets``, or
+    anything that looks like one)."""
     if not isinstance(value, str):
         return None
-    text = "".join(c for c in scrub(value[:200]) if c.isprintable()).strip()[:80]
+    text = "".join(c for c in scrub(value[:200], secrets) if c.isprintable()).strip()[:80]
     return text or None
 
 
