@@ -114,3 +114,10 @@ def user_folder() -> Path:
 
         path = default_credentials_path()
     return path.parent
+
+
+def preferences() -> Any:
+    """Settings > Friendli (``client.prefs.Preferences``) from ``preferences.json`` in ``user_folder()``."""
+    from ..client import prefs
+
+    return prefs.read(user_folder() / prefs.FILE_NAME)

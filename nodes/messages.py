@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..client import errors, prefs
+from ..client import errors
 from . import host
 
 LOCALES = Path(__file__).resolve().parents[1] / "locales"
@@ -36,7 +36,7 @@ def titles(lang: str) -> dict[str, str]:
 
 
 def language() -> str:
-    return prefs.read(host.user_folder() / prefs.FILE_NAME).locale
+    return host.preferences().locale
 
 
 def title(kind: str, lang: str | None = None, **values: Any) -> str | None:

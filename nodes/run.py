@@ -65,7 +65,7 @@ class NodeRun:
 
     def __init__(self, endpoint: Endpoint, request: ImageRequest, total: int, node_id: Any,
                  concurrency: int = 1) -> None:
-        settings = prefs.read(host.user_folder() / prefs.FILE_NAME)
+        settings = host.preferences()
         self.progress = BatchProgress(total, node_id)
         self.client = FriendliImageClient(
             service=endpoint.service, base_url=endpoint.base_url or None, team=endpoint.team or None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..client import config, prefs
+from ..client import config
 from ..client.config import DEDICATED, SERVICES
 from ..client.errors import FriendliConfigError
 from . import host
@@ -51,7 +51,7 @@ def endpoint_node(service: Any, base_url: Any) -> bool | str:
         return True  # FRIENDLI_BASE_URL or the default API host
     try:
         url = config.validate_base_url(base_url)
-        trusted = prefs.read(host.user_folder() / prefs.FILE_NAME).trusted_hosts
+        trusted = host.preferences().trusted_hosts
         config.check_key_destination(url, trusted)
     except FriendliConfigError as exc:
         return localized(str(exc).replace("Settings > Friendli > Trusted hosts", "Settings (the gear icon) > "

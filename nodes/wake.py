@@ -18,7 +18,6 @@ import threading
 import time
 from typing import Any
 
-from ..client import prefs
 from ..client.api import FriendliImageClient
 from ..client.config import BASE_URL_ENV, CONTAINER, DEDICATED, DEFAULT_BASE_URLS, endpoint_key
 from . import host
@@ -84,7 +83,7 @@ def _work() -> None:
 
 
 def _wake_prompt(json_data: Any) -> None:
-    settings = prefs.read(host.user_folder() / prefs.FILE_NAME)
+    settings = host.preferences()
     if not settings.wake_on_queue:
         return
     for endpoint in endpoints_of(json_data):
