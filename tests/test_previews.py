@@ -25,6 +25,14 @@ def scheduler(pack):
     return importlib.import_module(pack.__name__ + ".client.scheduler")
 
 
+@pytest.fixture(autouse=True)
+def idle_pool(scheduler):
+    """Start with no job waiting in the shared CPU pool (an earlier test's work may still be queued there,
+    and a preview is dropped, by design, while jobs wait)."""
+    waiting = scheduler.cpu_pool()._work_queue
+    assert wait_until(lambda: waiting.qsize() == 0, 30)
+
+
 def solid(value: int, width: int = 64, height: int = 48) -> np.ndarray:
     return np.full((height, width, 3), value, np.uint8)
 
