@@ -6,13 +6,17 @@ and ``…/sleep`` (the state, and the endpoint's spec for people), ``POST /frien
 a large run's question), ``GET /friendli/endpoints`` (the endpoint picker's list: id, name, state and GPU
 of each endpoint the stored key can see, at most 200, or ``available: false`` with the reason: no key, no
 list route; ``?base_url=`` only for a host that may receive the key, ``?team=``) (ComfyUI mirrors each
-under ``/api``). No answer ever contains the token beyond its last 4 characters. aiohttp is imported only when the routes are built: ComfyUI ships it, the pack's own
-dependencies do not.
+under ``/api``). No answer ever contains the token beyond its last 4 characters. Every route refuses what a
+browser marks as coming from another site (``Sec-Fetch-Site``) or another origin (``Origin``); scripts on this
+machine send neither and pass. The endpoint list is single-flight and kept LIST_TTL seconds per key, team and
+base URL, at most LIST_AT_ONCE listings at a time. aiohttp is imported only when the routes are built: ComfyUI
+ships it, the pack's own dependencies do not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import time
@@ -31,6 +35,10 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 MAX_BODY = 4096
+LIST_TTL = 5.0  # seconds a finished endpoint listing answers again for the same key, team and base URL
+LIST_AT_ONCE = 2  # listings running at once (each holds a thread for up to endpoints.BUDGET seconds)
+LIST_KEPT = 32  # listings remembered at most
+SAME_SITE = ("same-origin", "none")  # Sec-Fetch-Site values of the ComfyUI page itself or a typed address
 TOKEN_MIN, TOKEN_MAX, TEAM_MAX = 8, 512, 128
 _TOKEN_RE = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no whitespace
 _TEAM_RE = re.compile(r"[A-Za-z0-9_.\-]+")
@@ -84,12 +92,17 @@ def parse_credentials(body: Any, path: Path) -> tuple[str, str | None]:
 
 
 def same_origin(headers: Any) -> bool:
-    """False when a browser sent an Origin whose host:port differs from Host (a foreign page).
+    """False when a browser marks the request as made by another site (``Sec-Fetch-Site`` other than
+    same-origin or none: a foreign page's ``<img>``, ``<script>`` or no-cors fetch, which send no Origin)
+    or sent an Origin whose host:port differs from Host (a foreign page).
 
-    ComfyUI's own origin_only_middleware does this only when Host is a loopback address and is
-    replaced by a permissive CORS middleware under --enable-cors-header; the credentials routes
-    keep the check in every case. Requests without Origin (curl, scripts) pass.
+    ComfyUI's own origin_only_middleware checks Origin only when Host is a loopback address and is
+    replaced by a permissive CORS middleware under --enable-cors-header; these routes keep both checks
+    in every case. Requests without either header (curl, scripts) pass.
     """
+    site = headers.get("Sec-Fetch-Site")
+    if site is not None and site.strip().lower() not in SAME_SITE:
+        return False
     origin, host = headers.get("Origin"), headers.get("Host")
     if origin is None:
         return True
@@ -110,7 +123,8 @@ def make_routes(credentials_path: Callable[[], Path]) -> "web.RouteTableDef":
     def guard(handler: Callable[[web.Request], Any]) -> Callable[[web.Request], Any]:
         async def wrapped(request: web.Request) -> web.Response:
             if not same_origin(request.headers):
-                return answer({"error": "cross-origin request refused"}, 403)
+                return answer({"error": "cross-origin request refused: only the ComfyUI page itself (or a "
+                               "script on this machine) may use this route"}, 403)
             return await handler(request)
         return wrapped
 
@@ -216,13 +230,10 @@ def make_routes(credentials_path: Callable[[], Path]) -> "web.RouteTableDef":
                 return answer({"error": str(exc)}, 400)
             return answer(data, code)
 
-    def endpoint_list(query: Any) -> tuple[dict[str, Any], int]:
+    def endpoint_list(base_url: str | None, team: str | None,
+                      trusted: tuple[str, ...]) -> tuple[dict[str, Any], int]:
         """The endpoints the stored key can see (GET /friendli/endpoints): at the configured base URL, or at a
         ``base_url`` given in the query only when it may receive the key (Settings > Friendli > Trusted hosts)."""
-        base_url, team = (query.get(name, "").strip() or None for name in ("base_url", "team"))
-        if base_url is not None and len(base_url) > 2048:
-            raise InputError("base_url: too long")
-        trusted = prefs.read(preferences_path(credentials_path())).trusted_hosts
         try:
             with FriendliImageClient(credentials_path=credentials_path(), base_url=base_url, team=team,
                                      trusted_hosts=trusted) as client:
@@ -237,13 +248,47 @@ def make_routes(credentials_path: Callable[[], Path]) -> "web.RouteTableDef":
         return {"available": True, "endpoints": [e.to_json() for e in listing.endpoints],
                 "truncated": listing.truncated}, 200
 
+    listings: dict[tuple[Any, ...], tuple[asyncio.Future, list[float]]] = {}  # key -> (listing, [expiry])
+    running = asyncio.Semaphore(LIST_AT_ONCE)
+
+    def list_key(base_url: str | None, team: str | None) -> tuple[Any, ...]:
+        """What a listing depends on: the key (hashed), team and base URL it would use, and the trusted hosts."""
+        trusted = tuple(prefs.read(preferences_path(credentials_path())).trusted_hosts)
+        try:
+            s = config.resolve_settings(config.DEDICATED, base_url=base_url, team=team,
+                                        credentials_path=credentials_path())
+        except FriendliConfigError:  # the listing itself says what is wrong
+            return ("invalid", base_url, team, trusted)
+        token = hashlib.sha256(s.token.encode()).hexdigest() if s.token else None
+        return (token, s.team, s.base_url, trusted)
+
+    async def shared_listing(base_url: str | None, team: str | None) -> tuple[dict[str, Any], int]:
+        """One listing per key at a time, kept LIST_TTL seconds after it ends; every caller meanwhile gets it."""
+        now = time.monotonic()
+        for old in [k for k, (_, expiry) in listings.items() if expiry[0] <= now]:
+            del listings[old]
+        key = await asyncio.to_thread(list_key, base_url, team)
+        if key not in listings:
+            if len(listings) >= LIST_KEPT:
+                return {"error": "too many different endpoint listings at once; try again in a few seconds"}, 429
+
+            async def run() -> tuple[dict[str, Any], int]:
+                async with running:
+                    return await asyncio.to_thread(endpoint_list, base_url, team, key[3])
+
+            expiry = [float("inf")]
+            future = asyncio.ensure_future(run())
+            future.add_done_callback(lambda _: expiry.__setitem__(0, time.monotonic() + LIST_TTL))
+            listings[key] = (future, expiry)
+        return await asyncio.shield(listings[key][0])  # a caller that goes away leaves the others the listing
+
     @routes.get("/friendli/endpoints")
     @guard
     async def get_endpoints(request: web.Request) -> web.Response:
-        try:
-            data, code = await asyncio.to_thread(endpoint_list, request.query)
-        except InputError as exc:
-            return answer({"error": str(exc)}, 400)
+        base_url, team = (request.query.get(name, "").strip() or None for name in ("base_url", "team"))
+        if base_url is not None and len(base_url) > 2048:
+            return answer({"error": "base_url: too long"}, 400)
+        data, code = await shared_listing(base_url, team)
         return answer(data, code)
 
     @routes.post("/friendli/confirm")
