@@ -26,7 +26,7 @@ STORE_FOLDER = "results"  # the result store, beside the preferences
 MAX_TRUSTED_HOSTS = 32
 # a host name, IPv4 or [IPv6] literal, optionally with :port
 _HOST_RE = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
-                      r"|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+                      r"|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?")
 
 
 @dataclass(frozen=True)
@@ -65,15 +65,24 @@ CHOICES = {"confirm_headless": ("send", "skip")}
 
 
 def normalize_host(value: Any) -> str:
-    """A trusted-host entry in canonical form (lower case, no scheme or path), or FriendliInputError."""
+    """A trusted-host entry in canonical form (lower case, no scheme or path), or FriendliInputError.
+
+    One entry is one host: an entry with a space in it ("http://bad host") is refused, not split in two."""
     if not isinstance(value, str):
         raise FriendliInputError("trusted_hosts", "each entry must be a host name such as my-proxy.example.com")
+    shown = repr(value[:80])
     text = value.strip().lower()
+    if any(c.isspace() for c in text):
+        raise FriendliInputError("trusted_hosts", f"{shown} has a space in it, and a host name has none. Separate "
+                                 "hosts with commas, e.g. my-proxy.example.com, 10.0.0.5:8443")
     if "://" in text:
-        text = text.split("://", 1)[1]
+        scheme, text = text.split("://", 1)
+        if scheme not in ("http", "https"):
+            raise FriendliInputError("trusted_hosts", f"{shown}: only http:// or https:// hosts can be trusted")
     text = text.split("/", 1)[0]
-    if not text or not _HOST_RE.fullmatch(text) or len(text) > 260:
-        raise FriendliInputError("trusted_hosts", f"{value[:80]!r} is not a host name or host:port "
+    match = _HOST_RE.fullmatch(text)
+    if not text or not match or len(text) > 260 or not 1 <= int(match.group(1) or 1) <= 65535:
+        raise FriendliInputError("trusted_hosts", f"{shown} is not a host name or host:port "
                                  "(e.g. my-proxy.example.com or 10.0.0.5:8443)")
     return text
 

@@ -13,6 +13,7 @@ sockets of its requests in flight, so the threads that wait on them end at once.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import socket
@@ -26,9 +27,11 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import select_proxy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import DecodeError, ReadTimeoutError
+from urllib3.exceptions import DecodeError, LocationParseError, ReadTimeoutError
+from urllib3.util import parse_url
 from urllib3.util.retry import Retry
 
 from .config import is_loopback_host, is_public_ip
@@ -236,7 +239,8 @@ class _HTTPSPool(HTTPSConnectionPool):
 
 
 class _Adapter(HTTPAdapter):
-    """An HTTPAdapter whose connections register with the current CancelScope."""
+    """An HTTPAdapter whose connections register with the current CancelScope, that never lets a proxy
+    carry the key over plain http, and that explains a proxy setting it cannot use."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
@@ -244,9 +248,48 @@ class _Adapter(HTTPAdapter):
 
     def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **kwargs)
-        if hasattr(manager, "pool_classes_by_scheme"):
+        if hasattr(manager, "pool_classes_by_scheme") and type(manager).__name__ != "SOCKSProxyManager":
             manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
         return manager
+
+    def send(self, request: requests.PreparedRequest, *args: Any, proxies: dict[str, str] | None = None,
+             **kwargs: Any) -> requests.Response:
+        """Straight to a loopback host, and straight for any plain-http request with a key, whatever the
+        environment's proxies (``all``, ``http``, any case): a proxy there would read the key in clear.
+        https keeps its proxy, as a CONNECT tunnel with the certificate verified end to end."""
+        url = urlsplit(request.url or "")
+        if proxies and (is_loopback_host(url.hostname or "") or
+                        url.scheme == "http" and "Authorization" in request.headers):
+            proxies = {}
+        proxy = select_proxy(request.url, proxies) if proxies else None
+        if proxy:
+            _check_proxy(proxy, host_of(request.url or ""))
+        return super().send(request, *args, proxies=proxies, **kwargs)
+
+
+PROXY_HELP = "check HTTPS_PROXY / ALL_PROXY (and NO_PROXY)"
+
+
+def _check_proxy(proxy: str, host: str) -> None:
+    """FriendliNetworkError (kind proxy) for a proxy URL from the environment that cannot be used, named by
+    its scheme only (a proxy URL may hold a password)."""
+    try:
+        parsed = parse_url(proxy if "://" in proxy else f"http://{proxy}")
+    except (LocationParseError, ValueError):
+        parsed = None
+    scheme = (parsed.scheme or "http").lower() if parsed is not None else ""
+    if parsed is None or not parsed.host:
+        problem = "the proxy set in the environment is not a valid URL"
+    elif scheme.startswith("socks"):
+        if importlib.util.find_spec("socks") is not None:  # PySocks: urllib3's SOCKS support works
+            return
+        problem = (f"the proxy set in the environment is a SOCKS proxy ({scheme}://), and SOCKS support is not "
+                   "installed (pip install 'requests[socks]')")
+    elif scheme not in ("http", "https"):
+        problem = f"the proxy set in the environment has the scheme {scheme[:20]}://, not http, https or socks"
+    else:
+        return
+    raise FriendliNetworkError(f"could not reach {host} (proxy): {problem}; {PROXY_HELP}", kind="proxy")
 
 
 # ---- retries ------------------------------------------------------------------------------------
@@ -524,7 +567,7 @@ def _network_kind(exc: BaseException | None) -> tuple[str, str]:
         return "tls", ("the TLS certificate could not be verified; behind a corporate proxy set "
                        "REQUESTS_CA_BUNDLE (or SSL_CERT_FILE) to your CA bundle")
     if "ProxyError" in names:
-        return "proxy", "the proxy refused or failed; check HTTPS_PROXY, HTTP_PROXY and NO_PROXY"
+        return "proxy", f"the proxy refused or failed; {PROXY_HELP}"
     if "NameResolution" in names or "getaddrinfo" in text or "name or service not known" in text:
         return "dns", "the host name could not be resolved; check the base URL and your network or DNS"
     if "NewConnectionError" in names or "ConnectionRefused" in names or "refused" in text:
@@ -572,5 +615,5 @@ def parse_json(body: bytes) -> Any:
 
 def proxies_for(url: str) -> dict[str, None] | None:
     """No proxy at all for a loopback URL (a plain-http key for this machine must not reach a proxy);
-    None (the environment's proxies) otherwise."""
-    return {"http": None, "https": None} if is_loopback_host(urlsplit(url).hostname or "") else None
+    None (the environment's proxies) otherwise. The adapter enforces this for every request (``_Adapter.send``)."""
+    return {"http": None, "https": None, "all": None} if is_loopback_host(urlsplit(url).hostname or "") else None

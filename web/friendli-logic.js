@@ -43,7 +43,7 @@ export const SETTINGS = [
     tooltip: "The least recently used results go first when it is full." },
   { id: "Friendli.ResultStoreClear", name: "Stored results", group: "Friendli5Results", sortOrder: 21 },
   { id: "Friendli.TrustedHosts", name: "Trusted hosts", group: "Friendli6Advanced", sortOrder: 12,
-    tooltip: "Extra hosts that may receive your API key when a workflow names them as base URL (besides api.friendli.ai and FRIENDLI_BASE_URL). host trusts every port, host:port one; plain http only on this machine." },
+    tooltip: "Extra hosts that may receive your API key when a workflow names them as base URL (besides api.friendli.ai and FRIENDLI_BASE_URL). host trusts every port, host:port one; plain http only on this machine. Separate several hosts with commas." },
   { id: "Friendli.MemoryBudget", name: "Memory for answers in flight (MiB)", group: "Friendli6Advanced", sortOrder: 11,
     tooltip: "How much memory answers and url downloads may hold at once in this ComfyUI process (64 to 65536, default 512)." },
 ];
@@ -483,11 +483,6 @@ export function isNoKeyError(text) {
 /** Tone of the endpoint test line: "error" for a failed or ending endpoint, "ok" otherwise. */
 export function endpointTone(answer) {
   return ["FAILED", "STOPPING", "TERMINATING", "TERMINATED"].includes(answer?.status) ? "error" : "ok";
-}
-
-/** Trusted hosts typed in one field (commas, spaces or new lines) as a list for the server. */
-export function parseHosts(text) {
-  return String(text ?? "").split(/[\s,]+/).map((h) => h.trim()).filter(Boolean);
 }
 
 // ---- the endpoint picker -------------------------------------------------------------------------

@@ -7,10 +7,13 @@ import { api } from "../../scripts/api.js";
 import {
   ADVANCED_WIDGETS, FRIENDLI_NODES, PAID_COLORS, PICKER_NODES, PICKER_WIDGET, RUN_NODES, advancedLabel, applyProgress,
   badgeColors, barMode, compactValues, confirmText, endpointLine, endpointRow, endpointTone, errorMessage,
-  filterEndpoints, findNodeByExecutionId, isTicking, parseConfirm, parseEndpointList, parseHosts, pickerIndex,
+  filterEndpoints, findNodeByExecutionId, isTicking, parseConfirm, parseEndpointList, pickerIndex,
   pickerNote, pickerRequest, progressFraction, progressLines, progressTone, settingDeclarations, settle, statusLine,
   storeLine, teamError, tokenError,
 } from "./friendli-logic.js";
+import {
+  PREVIEW_WIDGETS, heldSize, hostEntries, hostsProblem, orderTemplates, packFolder, parkSlot, promptHold,
+} from "./friendli-layout.js";
 import { translator } from "./friendli-strings.js";
 
 const WIDGET = "friendli_progress";
@@ -205,8 +208,12 @@ function renderTrustedHosts() {
     placeholder: tr("hosts.placeholder"), ariaLabel: tr("aria.hosts") }));
   input.dataset.testid = "friendli-trusted-hosts";
   const out = line("friendli-trusted-hosts-message");
-  const save = button(tr("key.save"), "friendli-trusted-hosts-save",
-    () => savePrefs({ trusted_hosts: parseHosts(input.value) }, out));
+  const save = button(tr("key.save"), "friendli-trusted-hosts-save", () => {
+    const hosts = hostEntries(input.value); // one host per comma or line: "http://bad host" is one bad entry
+    const problem = hostsProblem(hosts, language());
+    if (problem) return show(out, problem, "error");
+    return savePrefs({ trusted_hosts: hosts }, out);
+  });
   loadPrefs().then((p) => { if (p) input.value = p.trusted_hosts.join(", "); });
   return el("div", { className: "friendli-status-box" }, el("div", { className: "friendli-row" }, input, save), out);
 }
@@ -430,6 +437,51 @@ function setupAdvanced(node) {
   };
 }
 
+// ---- the classic canvas: batch previews get room of their own; hidden rows answer no hover --------------
+const vueNodes = () => !!window.LiteGraph?.vueNodesMode; // Vue nodes lay out (and grow) a node themselves
+const PARKED = 1e6; // how far above the node the slots of hidden widgets go (graph units)
+
+/**
+ * While the frontend shows preview images on the node (a batch running, and after it), the prompt box keeps the
+ * height it had without them and the canvas grows the node for the preview (see promptHold in friendli-layout.js).
+ */
+function keepPromptRoom(node) {
+  const prompt = node.widgets?.find((w) => w.name === "prompt");
+  if (typeof prompt?.computeLayoutSize !== "function") return;
+  let hold = 0;
+  let free = 0;
+  const own = prompt.computeLayoutSize;
+  prompt.computeLayoutSize = function (...args) {
+    return heldSize(own.apply(this, args), hold);
+  };
+  const drawn = node.onDrawForeground;
+  node.onDrawForeground = function (...args) { // each frame, before the canvas arranges the widgets
+    const preview = !vueNodes() && !!this.widgets?.some((w) => PREVIEW_WIDGETS.includes(w.name));
+    if (!preview && prompt.computedHeight > 0) free = prompt.computedHeight;
+    hold = promptHold(hold, free, preview);
+    return drawn?.apply(this, args);
+  };
+}
+
+/**
+ * A hidden advanced widget keeps its input slot; laid out with no height, the slot sat on the next visible row,
+ * so hovering mask_mode showed response_format's tooltip (frontend 1.27 to 1.58). Such slots move out of reach
+ * (see parkSlot); where they are drawn is unchanged.
+ */
+function parkHiddenSlots(node) {
+  const own = node.getInputPos;
+  if (typeof own !== "function") return;
+  node.getInputPos = function (index) {
+    const pos = own.call(this, index);
+    const input = this.inputs?.[index];
+    const name = input?.widget?.name;
+    if (!name || vueNodes()) return pos;
+    const widget = this.widgets?.find((w) => w.name === name);
+    if (!widget || !parkSlot(input, this.isWidgetVisible?.(widget) ?? true)) return pos;
+    return [pos[0], this.pos[1] - PARKED];
+  };
+}
+
 function nodeCreated(node) {
   const type = node.comfyClass ?? node.type;
   if (!FRIENDLI_NODES.includes(type)) return;
@@ -443,6 +495,8 @@ function nodeCreated(node) {
   if (!RUN_NODES.includes(type)) return;
   setupAdvanced(node);
   progressWidget(node);
+  keepPromptRoom(node);
+  parkHiddenSlots(node);
   // a loaded workflow sets its own size after this; a new node gets room for every row and the prompt
   const size = node.computeSize();
   node.setSize?.([Math.max(node.size?.[0] ?? 0, size[0]), size[1] + PROMPT_ROOM]);
@@ -631,6 +685,17 @@ function addPicker(node) {
     const text = tr("picker.button"); // follows the language
     if (pick.label !== text) pick.label = text;
     return drawn?.apply(this, args);
+  };
+}
+
+// ---- the template browser: the pack's templates in name order, "Friendli - Edit an image" first ------------
+// ComfyUI's server lists example_workflows/ in directory order (glob: by file-name hash on ext4), and the
+// frontend keeps that order. Only this pack's list is sorted.
+const PACK = packFolder(import.meta.url);
+if (typeof api.getWorkflowTemplates === "function") {
+  const listed = api.getWorkflowTemplates;
+  api.getWorkflowTemplates = async function (...args) {
+    return orderTemplates(await listed.apply(this, args), PACK);
   };
 }
 

@@ -42,7 +42,7 @@ test("string tables: same keys and placeholders in every language, nothing left 
 });
 
 test("every key the extension's code asks for exists, and every string is used", () => {
-  const code = ["friendli.js", "friendli-logic.js"].map((f) => readFileSync(`${ROOT}web/${f}`, "utf8")).join("\n");
+  const code = ["friendli.js", "friendli-logic.js", "friendli-layout.js"].map((f) => readFileSync(`${ROOT}web/${f}`, "utf8")).join("\n");
   const asked = new Set([...code.matchAll(/(?:\btr?|\))\("([\w.]+)"/g)].map((m) => m[1]));
   assert.ok(asked.size > 30);
   for (const key of asked) assert.ok(key in STRINGS.en, `missing string ${key}`);
@@ -207,8 +207,8 @@ test("settingDeclarations: every setting needs its renderer; category = Friendli
 
 test("the modules ComfyUI loads beside the entry point do nothing when loaded", () => {
   const files = readdirSync(`${ROOT}web`).filter((f) => f.endsWith(".js")).sort();
-  assert.deepEqual(files, ["friendli-logic.js", "friendli-strings.js", "friendli.js"]);
-  for (const file of ["friendli-logic.js", "friendli-strings.js"]) {
+  assert.deepEqual(files, ["friendli-layout.js", "friendli-logic.js", "friendli-strings.js", "friendli.js"]);
+  for (const file of ["friendli-layout.js", "friendli-logic.js", "friendli-strings.js"]) {
     const code = readFileSync(`${ROOT}web/${file}`, "utf8");
     assert.doesNotMatch(code, /\b(document|window|registerExtension|addEventListener|fetch)\b|scripts\/app/, file);
   }

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import {
   applyProgress, elapsedAt, errorMessage, formatDuration, parseProgress, progressLines, progressTone,
   seedsText, statusLine, teamError, tokenError, settle, isTicking, progressFraction, findNodeByExecutionId,
-  storeLine, endpointLine, parseHosts, barMode, formatSeconds, formatSpan, costText, causeText, confirmText,
+  storeLine, endpointLine, barMode, formatSeconds, formatSpan, costText, causeText, confirmText,
   parseConfirm, badgeColors, advancedLabel, isNoKeyError,
 } from "../../web/friendli-logic.js";
 import { STRINGS, pickLanguage, translator } from "../../web/friendli-strings.js";
@@ -198,7 +198,6 @@ test("panel lines: store, endpoint test, trusted hosts", () => {
   assert.equal(endpointLine({ available: true, endpoint_id: "ep1", status: "FAILED", explanation: "out of memory" }),
     "ep1: failed — out of memory");
   assert.match(endpointLine({ available: false }), /does not offer/);
-  assert.deepEqual(parseHosts(" a.example.com,\n10.0.0.5:8443  b "), ["a.example.com", "10.0.0.5:8443", "b"]);
 });
 
 // ---- issue 17: ETA, endpoint time and cost, limits, retries with causes, the result store, confirmation ----

@@ -470,3 +470,19 @@ test("friendli.confirm: asks in the UI language through ComfyUI's dialog, then P
   assert.equal(confirmed.at(-1), STRINGS.ja["confirm.message"].replace("{n}", "17"));
   assert.deepEqual(fetched.at(-1).body, { id: "c-3", ok: true });
 });
+
+test("trusted hosts: 'http://bad host' is one bad entry, refused in the UI language with nothing sent", async () => {
+  for (const [lang, words] of [["en", "Separate hosts with commas"], ["ko", "쉼표로 구분"], ["ja", "カンマで区切って"]]) {
+    locale = lang;
+    const el = renderAll();
+    await settle();
+    fetched.length = 0;
+    el["friendli-trusted-hosts"].value = "proxy.example.com, http://bad host";
+    el["friendli-trusted-hosts-save"].fire("click");
+    await settle();
+    assert.equal(fetched.filter((f) => f.method === "POST").length, 0, lang);
+    const message = el["friendli-trusted-hosts-message"];
+    assert.equal(message.dataset.tone, "error");
+    assert.ok(message.textContent.includes("http://bad host") && message.textContent.includes(words), message.textContent);
+  }
+});
