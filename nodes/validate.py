@@ -13,7 +13,7 @@ from . import host
 from .messages import localized
 
 NOT_LINKED = "(not linked)"  # the default of a link input VALIDATE_INPUTS names: absent = not linked
-NO_KEY = ("No Friendli API key is set. Open Settings (the gear icon) > Friendli, paste your key into "
+NO_KEY = ("No Friendli API key is set. Open Settings (Ctrl+, or ⌘+,) > Friendli, paste your key into "
           "'API key' and press Save. Friendli Suite > Settings > Tokens makes one.")
 EMPTY_ENDPOINT = ("endpoint_id is empty. Paste your endpoint id into this field (Friendli Suite > Endpoints > "
                   "your endpoint > the id beside its name), or connect a Friendli Endpoint node.")
@@ -54,6 +54,6 @@ def endpoint_node(service: Any, base_url: Any) -> bool | str:
         trusted = host.preferences().trusted_hosts
         config.check_key_destination(url, trusted)
     except FriendliConfigError as exc:
-        return localized(str(exc).replace("Settings > Friendli > Trusted hosts", "Settings (the gear icon) > "
+        return localized(str(exc).replace("Settings > Friendli > Trusted hosts", "Settings (Ctrl+, or ⌘+,) > "
                                           "Friendli > Trusted hosts"), "untrusted")
     return True

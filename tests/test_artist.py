@@ -32,7 +32,7 @@ def test_the_edit_nodes_check_their_setup_when_queued(nodes, monkeypatch):
         assert "endpoint_id is empty" in check(prompt="p", endpoint_id="")
         assert "Friendli Endpoint node" in check(prompt="p", endpoint_id=" ")
         assert "No Friendli API key is set" in check(prompt="p", endpoint_id="ep")
-        assert "Settings (the gear icon) > Friendli" in check(prompt="p", endpoint_id="ep")
+        assert "Settings (Ctrl+, or ⌘+,) > Friendli" in check(prompt="p", endpoint_id="ep")
         assert check(prompt="p", endpoint_id="", endpoint=None) is True  # a linked Friendli Endpoint checks itself
         assert check(prompt=None, endpoint_id=None, endpoint=None) is True  # linked inputs have no value yet
         monkeypatch.setenv("FRIENDLI_TOKEN", TOKEN)
@@ -48,7 +48,7 @@ def test_the_endpoint_node_checks_the_key_and_its_host(nodes, monkeypatch, pack)
     monkeypatch.setenv("FRIENDLI_TOKEN", TOKEN)
     assert check(service="dedicated", base_url="") is True
     untrusted = check(service="dedicated", base_url="https://proxy.example.com")
-    assert "proxy.example.com:443 is not trusted" in untrusted and "Settings (the gear icon) > Friendli > Trusted hosts" in untrusted
+    assert "proxy.example.com:443 is not trusted" in untrusted and "Settings (Ctrl+, or ⌘+,) > Friendli > Trusted hosts" in untrusted
     assert "plain http" in check(service="dedicated", base_url="http://proxy.example.com")
     assert "not an http(s) URL" in check(service="dedicated", base_url="ftp://x")
     set_prefs(pack, trusted_hosts=["proxy.example.com"])
