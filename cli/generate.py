@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from ..client.api import FriendliImageClient
-from ..client.request import GENERATE
+from ..client.request import GENERATE, ImageRequest
 from ..client.version import __version__
+from .bulk import Outputs, add_bulk_options, check_bulk_usage, run_bulk
+from .inputs import generations
 from .main import (Progress, add_concurrency_option, add_out_option, add_request_options, add_service_options,
-                   read_input, request_params, result_paths, run_command, send_all, write_results, _positive)
+                   read_input, request_params, run_command, _positive)
 
 DEMO_PROMPT = "A lighthouse on a rocky coast at dusk"
 DEFAULT_STEM = "generated"  # <stem><ext> in the current folder without --out
@@ -72,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how many images: one request each, seeds seed .. seed + N - 1, concurrently (default 1)")
     add_out_option(p)
     add_concurrency_option(p, "with --count")
+    add_bulk_options(p, "DIR/generated-00001.png …")
     add_service_options(p)
     p.add_argument("--demo", action="store_true",
                    help="generate with a local emulator of the API (no key, no network)")
@@ -79,20 +82,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace, client: FriendliImageClient, progress: Progress) -> list[Path]:
-    """Read the control images, build every request (any bad field raises before one is sent), send them
-    --concurrency at a time and write the results."""
-    client.check_ready()
+def run(args: argparse.Namespace, client: FriendliImageClient, progress: Progress) -> None:
+    """Read the control images (any bad field raises before one is sent), then send the --count requests
+    --concurrency at a time, writing each result as it lands."""
     params = request_params(args, client)
     controls = args.controls or []
     images = [read_input(path) for path, _ in controls]
     weights = None if all(w is None for _, w in controls) else tuple(1.0 if w is None else w for _, w in controls)
-    bodies = [client.build_body(images, args.prompt, kind=GENERATE, controlnet_weights=weights,
-                                seed=None if args.seed is None else args.seed + i, **params)
-              for i in range(args.count)]
-    results = send_all(client, bodies, args.concurrency, progress)
-    progress.clear_line()
-    return write_results(result_paths(args.out, DEFAULT_STEM, results), results, args.quiet)
+    client.body(ImageRequest(args.prompt, kind=GENERATE, controlnet_weights=weights, **params), images)  # check
+    outputs = Outputs(args.out_dir, args.out, DEFAULT_STEM, params["response_format"], several=args.count > 1)
+    run_bulk("friendli-generate", args, client, list(generations(args.count)) if args.count <= 1 else
+             _Generations(args.count), outputs,
+             lambda items, poll: client.generate_many(args.prompt, items=items, control_images=images,
+                                                      controlnet_weights=weights, concurrency=args.concurrency,
+                                                      max_failures=args.max_failures, cancel=poll, **params),
+             total=args.count)
+
+
+class _Generations:
+    """The --count entries, anew each time they are iterated."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return generations(self.count)
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -103,6 +117,7 @@ def _demo(args: argparse.Namespace) -> None:
 def _usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if not args.prompt:
         parser.error("--prompt is required")
+    check_bulk_usage(parser, args)
 
 
 def main(argv: list[str] | None = None) -> int:

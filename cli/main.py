@@ -19,10 +19,10 @@ from ..client.api import RESPONSE_FORMATS, EditedImage, FriendliImageClient
 from ..client.config import CONTAINER, DEDICATED
 from ..client.errors import FriendliConfigError, FriendliError, FriendliInputError
 from ..client.lifecycle import explain
-from ..client.runner import run_jobs
 from ..client.store import ResultStore
-from ..client.transport import CancelScope
 from ..client.version import __version__
+from .bulk import OutputError, Outputs, add_bulk_options, check_bulk_usage, run_bulk
+from .inputs import Listing
 
 SAMPLE_IMAGE = Path(__file__).resolve().parents[1] / "client" / "data" / "sample.png"
 DEMO_PROMPT = "Turn the scene into a snowy winter evening"
@@ -82,12 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Try it without a key: friendli-edit --demo",
     )
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or http(s) URLs; several are sent "
-                   "as one multi-image request unless --each is given")
+                   "as one multi-image request unless --each is given. With --out-dir also folders (their png, "
+                   "jpg, jpeg and webp images, recursively) and @MANIFEST (a file listing one path or URL a line)")
     add_request_options(p, prompt_help="what to change",
                         seed_help="seed (default: random); with --each, image i gets seed + i")
     add_out_option(p)
-    p.add_argument("--each", action="store_true", help="edit each IMAGE separately, concurrently")
+    p.add_argument("--each", action="store_true",
+                   help="edit each IMAGE separately, concurrently; each result is written as it lands")
     add_concurrency_option(p, "with --each")
+    add_bulk_options(p, "implies --each; DIR/<path relative to its folder>")
     add_service_options(p)
     p.add_argument("--status", action="store_true",
                    help="print the state of --endpoint-id (running, sleeping, waking …) and exit; sends no edit")
@@ -164,31 +167,32 @@ def request_params(args: argparse.Namespace, client: FriendliImageClient) -> dic
                 or ("jpeg" if client.settings.service == CONTAINER else "png"))
 
 
-def send_all(client: FriendliImageClient, bodies: list[dict[str, Any]], concurrency: int,
-             progress: Progress) -> list[EditedImage]:
-    """Send ``bodies`` ``concurrency`` at a time; their results in order. Ctrl-C or a failure stops them all."""
-    def count(*_: Any) -> None:
-        progress.done += 1
-
-    scope = CancelScope(client.deadline)  # Ctrl-C or a failure stops every request of the batch
-    per_body = run_jobs([lambda b=b: client.send(b, scope) for b in bodies], workers=concurrency,
-                        cancel=progress.poll, on_done=count, scope=scope)
-    return [r for rs in per_body for r in rs]
-
-
 def run(args: argparse.Namespace, client: FriendliImageClient, progress: Progress) -> list[Path]:
     params = request_params(args, client)
+    if args.each or args.out_dir is not None:
+        run_each(args, client, params)
+        return []
     inputs = [read_input(a) for a in args.images]
-    if args.each:
-        bodies = [client.build_body(img, args.prompt, seed=None if args.seed is None else args.seed + i, **params)
-                  for i, img in enumerate(inputs)]
-        results = send_all(client, bodies, args.concurrency, progress)
-    else:
-        image = inputs if len(inputs) > 1 else inputs[0]
-        results = client.edit(image, args.prompt, seed=args.seed, cancel=progress.poll, **params)
-        progress.done = progress.total
+    image = inputs if len(inputs) > 1 else inputs[0]
+    results = client.edit(image, args.prompt, seed=args.seed, cancel=progress.poll, **params)
+    progress.done = progress.total
     progress.clear_line()
     return write_results(output_paths(args.out, args.images[0], results), results, args.quiet)
+
+
+def run_each(args: argparse.Namespace, client: FriendliImageClient, params: dict[str, Any]) -> None:
+    """--each / --out-dir: one request per input, ``--concurrency`` at a time, each result written as it lands."""
+    if args.out_dir is None:
+        for arg in args.images:
+            if arg.startswith("@") or Path(arg).is_dir():
+                raise FriendliInputError("IMAGE", f"{arg!r} is a {'manifest' if arg.startswith('@') else 'folder'}; "
+                                         "give --out-dir DIR to edit the images it holds")
+    outputs = Outputs(args.out_dir, args.out, f"{Path(args.images[0]).stem or 'image'}-edited",
+                      params["response_format"], several=len(args.images) > 1)
+    run_bulk("friendli-edit", args, client, Listing(args.images, exclude=args.out_dir), outputs,
+             lambda items, poll: client.edit_many(items, args.prompt, concurrency=args.concurrency,
+                                                  max_failures=args.max_failures, cancel=poll, **params),
+             read=read_input)
 
 
 def write_results(paths: list[Path], results: list[EditedImage], quiet: bool) -> list[Path]:
@@ -205,10 +209,6 @@ def write_results(paths: list[Path], results: list[EditedImage], quiet: bool) ->
             w, h = result.image.shape[1], result.image.shape[0]
             print(f"wrote {path} ({w}x{h}, {result.mime}, seed {result.seed if result.seed is not None else 'n/a'})")
     return paths
-
-
-class OutputError(Exception):
-    """A result could not be written (exit code 1, one line, no traceback)."""
 
 
 def show_status(client: FriendliImageClient, endpoint_id: str) -> None:
@@ -247,6 +247,7 @@ def _edit_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         parser.error("give at least one IMAGE, or --demo")
     if not args.prompt and not args.status:
         parser.error("--prompt is required")
+    check_bulk_usage(parser, args)
 
 
 def _edit_action(args: argparse.Namespace, client: FriendliImageClient, progress: Progress) -> None:

@@ -25,6 +25,7 @@ from .config import (CONTAINER, DEDICATED, MISSING_TOKEN_HELP, check_key_destina
 from .errors import (FriendliAuthError, FriendliConfigError, FriendliEndpointStateError,
                      FriendliEndpointWakingError, FriendliError, FriendliInputError,
                      FriendliRateLimitError, FriendliResponseError, FriendliTimeoutError)
+from .bulk import BulkRun, edit_items, generate_items
 from .lifecycle import Lifecycle
 from .request import GENERATE, RESPONSE_FORMATS, EditRequest, ImageRequest
 from .runner import run_jobs
@@ -176,6 +177,36 @@ class FriendliImageClient:
         request = _request(prompt, params | {"kind": GENERATE, "controlnet_weights": weights})
         return self._run(request, list(control_images or []), cancel)
 
+    def edit_many(self, items: Iterable[Any], prompt: str, *, concurrency: int = 4, max_failures: int | None = None,
+                  cancel: Callable[[], bool] | None = None, **params: Any) -> BulkRun:
+        """Edit each item, ``concurrency`` at a time, in memory that does not grow with the count; an
+        iterator of ``BulkResult`` (key, images, seed, error, endpoint_seconds) as each completes.
+
+        ``items`` is consumed lazily: each is a ``bulk.Item``, a ``(key, image)`` pair, or an image (its key
+        is its position); an image may be a function returning one, called when its turn comes. Item *i*
+        gets ``seed + i`` (``params`` as for ``edit``). A failed item is a result with ``error`` and the
+        others go on; see ``BulkRun`` for ``max_failures``, ``cancel`` and stopping early.
+        """
+        return BulkRun(self, _request(prompt, params), edit_items(items), concurrency=concurrency,
+                       max_failures=max_failures, cancel=cancel)
+
+    def generate_many(self, prompt: str, count: int | None = None, *, items: Iterable[Any] | None = None,
+                      control_images: Sequence[ImageLike] | None = None,
+                      controlnet_weights: Sequence[float] | None = None, concurrency: int = 4,
+                      max_failures: int | None = None, cancel: Callable[[], bool] | None = None,
+                      **params: Any) -> BulkRun:
+        """``count`` generations (keys 0 … count − 1, seeds ``seed + i``), or one per key of ``items``
+        (a key or a ``bulk.Item``, whose ``image`` replaces ``control_images``), as ``edit_many`` runs them."""
+        if (count is None) == (items is None):
+            raise FriendliInputError("count", "give either count or items")
+        if control_images is not None and not isinstance(control_images, (list, tuple)):
+            raise FriendliInputError("control_images", "must be a list of images (e.g. [image]), even for one")
+        weights = None if controlnet_weights is None else tuple(controlnet_weights)
+        request = _request(prompt, params | {"kind": GENERATE, "controlnet_weights": weights})
+        return BulkRun(self, request, generate_items(range(count) if items is None else items),  # type: ignore[arg-type]
+                       default_image=list(control_images or []), concurrency=concurrency,
+                       max_failures=max_failures, cancel=cancel)
+
     def _run(self, request: ImageRequest, image: Any, cancel: Callable[[], bool] | None) -> list[EditedImage]:
         self.check_ready(request)
         body = self.body(request, image)
@@ -225,7 +256,7 @@ class FriendliImageClient:
     def _fetch(self, body: dict[str, Any], headers: dict[str, str], scope: CancelScope,
                lease: Lease) -> list[EditedImage]:
         """Send the request to the endpoint (within its shared in-flight limit) and fetch the results."""
-        payload = json.dumps(body).encode("utf-8")
+        payload = codec.json_bytes(body)  # the JSON of json.dumps, without scanning the base64 in it
         if self.settings.service == DEDICATED:
             self._wait_until_running(str(body.get("model") or "").partition(":")[0], headers, scope)
         limiter = limiter_for(self.settings.base_url, str(body.get("model") or ""), self.max_in_flight)
@@ -318,7 +349,7 @@ class FriendliImageClient:
     def _post(self, url: str, payload: bytes, headers: dict[str, str], scope: CancelScope,
               on_status: Callable[[int], None] | None = None, lease: Lease | None = None) -> Any:
         scope.check_new()
-        with scope.active(self._emit, on_status, secrets=self._secrets) as ctx:
+        with scope.active(self._emit, on_status, secrets=self._secrets, timed=True) as ctx:
             try:
                 response = self._session.post(url, data=payload, headers=headers, timeout=self.timeout,
                                               allow_redirects=False, stream=True, proxies=proxies_for(url))

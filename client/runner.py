@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -49,38 +49,13 @@ def run_jobs(
     if deadline is not None:
         limit = CancelScope(deadline).deadline
         scope.deadline = limit if scope.deadline is None else min(scope.deadline, limit)  # type: ignore[type-var]
-    if cancel is not None and cancel():
-        scope.cancel()
-    scope.check()
-    pending: queue.SimpleQueue[int] = queue.SimpleQueue()
-    for index in range(total):
-        pending.put(index)
-    finished: queue.SimpleQueue[tuple[int, bool, object]] = queue.SimpleQueue()
-
-    def work() -> None:
-        while not scope.stopped:
-            try:
-                index = pending.get_nowait()
-            except queue.Empty:
-                return
-            if scope.closed.is_set():  # draining: a job not started is skipped
-                finished.put((index, False, FriendliCancelledError("skipped")))
-                continue
-            try:
-                finished.put((index, True, jobs[index]()))
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                forget_frames(exc)
-                finished.put((index, False, exc))
-
-    for _ in range(max(1, min(workers, total))):
-        threading.Thread(target=work, daemon=True, name="friendli-job").start()
-
     results: list[object] = [None] * total
     failure: tuple[int, BaseException] | None = None
-    succeeded = 0
+    succeeded = finished = 0
     try:
-        for _ in range(total):
-            index, ok, value = _next(finished, scope, cancel, poll)
+        for index, ok, value in stream_jobs(jobs, workers=min(workers, total), cancel=cancel, poll=poll,
+                                            scope=scope):
+            finished += 1
             if not ok and scope.stopped:
                 scope.check()  # the job failed because the run was stopped: say why
             if not ok and not (keep_failures and _is_item_failure(value)):
@@ -92,6 +67,8 @@ def run_jobs(
             succeeded += ok
             if on_done is not None:
                 on_done(index, value)  # type: ignore[arg-type]
+        if failure is None and finished < total:
+            scope.check_new()  # drained from outside before every job started: say why
         if failure is not None:
             index, error = failure
             if not _is_item_failure(error):
@@ -106,6 +83,89 @@ def run_jobs(
     return results  # type: ignore[return-value]
 
 
+def stream_jobs(
+    jobs: Iterable[Callable[[], T]],
+    *,
+    workers: int = 4,
+    window: int | None = None,
+    cancel: Callable[[], bool] | None = None,
+    poll: float = 0.1,
+    scope: CancelScope | None = None,
+) -> Iterator[tuple[int, bool, T | BaseException]]:
+    """Run ``jobs``, taken lazily from an iterable, on ``workers`` threads; yield ``(index, ok, result
+    or exception)`` on the calling thread as each finishes. The pool ``run_jobs`` runs on.
+
+    At most ``window`` jobs (default ``workers``) are taken and not yet handed on: a job's turn
+    returns once the caller asks for the next one, so a slow caller holds the pool back and a
+    million jobs cost no more memory than ``window``. Once ``scope`` drains no job is taken any
+    more, and the stream ends when those started are done. ``cancel`` (polled every ``poll`` s),
+    the scope's deadline or stop raise as in ``run_jobs``; closing the stream early stops the scope.
+    """
+    scope = scope or CancelScope()
+    threads = max(1, workers)
+    turns = threading.Semaphore(max(threads, window or threads))
+    source = enumerate(jobs)
+    source_lock = threading.Lock()
+    finished: queue.SimpleQueue[tuple[int, bool, object] | None] = queue.SimpleQueue()
+
+    def take() -> tuple[int, Callable[[], T]] | None:
+        """The next job and its index, holding a turn; None when there is none or no new job may start."""
+        while not turns.acquire(timeout=poll):
+            if scope.closed.is_set():
+                return None
+        with source_lock:
+            try:
+                if not scope.closed.is_set():
+                    return next(source)
+            except StopIteration:
+                pass
+            except BaseException as exc:  # noqa: BLE001 - the iterable itself failed: the caller raises it
+                forget_frames(exc)
+                finished.put((-1, False, exc))
+        turns.release()
+        return None
+
+    def work() -> None:
+        try:
+            while (taken := take()) is not None:
+                index, job = taken
+                del taken
+                try:
+                    finished.put((index, True, job()))
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    forget_frames(exc)
+                    finished.put((index, False, exc))
+                del job  # nothing of a finished job stays alive while waiting for the next turn
+        finally:
+            finished.put(None)
+
+    if cancel is not None and cancel():
+        scope.cancel()
+    scope.check()
+    for _ in range(threads):
+        threading.Thread(target=work, daemon=True, name="friendli-job").start()
+    running = threads
+    try:
+        while running:
+            item = _next(finished, scope, cancel, poll)
+            if item is None:
+                running -= 1
+                continue
+            index, ok, value = item
+            del item
+            if index < 0:
+                raise value  # type: ignore[misc]
+            try:
+                yield index, ok, value  # type: ignore[misc]
+            finally:
+                del value
+                turns.release()
+    except BaseException as exc:
+        scope.cancel(exc if isinstance(exc, (FriendliCancelledError, FriendliTimeoutError)) else
+                     FriendliCancelledError("stopped"))
+        raise
+
+
 def forget_frames(exc: BaseException) -> None:
     """Drop the tracebacks of ``exc`` and its causes, so a failure keeps no answer or body alive."""
     seen: set[int] = set()
@@ -115,8 +175,8 @@ def forget_frames(exc: BaseException) -> None:
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
 
 
-def _next(finished: "queue.SimpleQueue[tuple[int, bool, object]]", scope: CancelScope,
-          cancel: Callable[[], bool] | None, poll: float) -> tuple[int, bool, object]:
+def _next(finished: "queue.SimpleQueue[tuple[int, bool, object] | None]", scope: CancelScope,
+          cancel: Callable[[], bool] | None, poll: float) -> tuple[int, bool, object] | None:
     """The next finished job, checking ``cancel`` and the scope every ``poll`` seconds."""
     while True:
         if cancel is not None and cancel():
