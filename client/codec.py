@@ -1,11 +1,13 @@
-"""Image bytes: numpy/PIL -> PNG/JPEG -> data URI, and PNG/JPEG/WebP bytes -> numpy.
+"""Image bytes: numpy/PIL -> PNG/JPEG -> data URI -> JSON, and PNG/JPEG/WebP bytes -> numpy.
 
-PNG is the default (lossless). Its settings come from benchmarks/ (see the README's
-Performance section): Pillow's default (zlib level 6, adaptive filters) costs 3-5x
-more time than zlib level 1 with the Z_RLE strategy, for a payload within a few %.
-With the optional ``fast`` extra (imagecodecs, libpng) PNG is written with the
-Paeth filter alone, about twice as fast again at the same size, and read ~25 %
-faster; JPEG is written by libjpeg-turbo directly. Pillow is the fallback.
+PNG is the default (lossless); the settings come from benchmarks/ (README, Performance).
+With the optional ``fast`` extra a PNG is written here, a standard one: every row
+Up-filtered by numpy, the rows deflated in one zlib stream by ISA-L (``isal``, level 1)
+or, without it, by libdeflate (imagecodecs, level 1); about 2x the time of an
+fpng-class encoder for ~10 % more bytes than libpng's best fast setting. base64 is
+pybase64's, and ``json_bytes`` copies data URIs into the JSON without scanning them.
+JPEG is written by libjpeg-turbo and PNG read by libpng (imagecodecs). Pillow is the
+fallback for everything (PNG: zlib level 1, Z_RLE).
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ import base64
 import binascii
 import functools
 import io
+import json
 import struct
+import zlib
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -27,16 +33,18 @@ MAX_PIXELS = 64 * 1024 * 1024  # decoded results at most 64 MP (8192×8192): far
 IMAGE_FORMATS = ("png", "jpeg")
 PNG_OPTIONS = {"compress_level": 1, "compress_type": 3}  # Pillow: zlib level 1, 3 = Z_RLE
 JPEG_OPTIONS = {"quality": 95, "subsampling": 0}  # Pillow: 4:4:4, no chroma subsampling
-FAST_PNG_OPTIONS = {"level": 1, "strategy": 3, "filter": 128}  # imagecodecs: level 1, Z_RLE, Paeth only
+FAST_PNG_LEVEL = 1  # ISA-L's / libdeflate's level for the Up-filtered rows (benchmarks: level 2 gains ~1 %)
 FAST_JPEG_OPTIONS = {"level": 95, "subsampling": "444"}  # imagecodecs: the same JPEG as JPEG_OPTIONS
-USE_FAST = True  # False forces Pillow (the benchmarks compare both in one run)
+USE_FAST = True  # False forces Pillow and the standard library (the benchmarks compare both in one run)
 
 _MODES_BY_CHANNELS = {1: "L", 3: "RGB", 4: "RGBA"}
+_PNG_COLOR_TYPES = {1: 0, 3: 2, 4: 6}  # gray, RGB, RGBA
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def sniff_mime(data: bytes) -> str | None:
     """The MIME type of PNG, JPEG or WebP bytes, else None."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+    if data.startswith(PNG_SIGNATURE):
         return "image/png"
     if data.startswith(b"\xff\xd8\xff"):
         return "image/jpeg"
@@ -64,6 +72,64 @@ def fast_codecs() -> ModuleType | None:
     return _imagecodecs() if USE_FAST else None
 
 
+@functools.lru_cache(maxsize=None)
+def _isal_zlib() -> ModuleType | None:
+    """ISA-L's zlib (``isal``, in the ``fast`` extra) if it imports, else None."""
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return None
+    return isal_zlib
+
+
+@functools.lru_cache(maxsize=None)
+def _pybase64() -> ModuleType | None:
+    """pybase64 (in the ``fast`` extra) if it imports, else None."""
+    try:
+        import pybase64
+    except ImportError:
+        return None
+    return pybase64
+
+
+def png_deflate() -> tuple[str, Callable[[Any], bytes]] | None:
+    """The library that deflates the PNG rows written here and its zlib compress function, or None
+    when Pillow writes the whole PNG."""
+    if not USE_FAST:
+        return None
+    isal_zlib = _isal_zlib()
+    if isal_zlib is not None:
+        return "isal", functools.partial(isal_zlib.compress, level=FAST_PNG_LEVEL)
+    fast = _imagecodecs()
+    if fast is not None and fast.DEFLATE.available:
+        return "imagecodecs", functools.partial(fast.deflate_encode, level=FAST_PNG_LEVEL)
+    return None
+
+
+def png_encoder() -> str:
+    """Who writes a PNG now: "isal", "imagecodecs" (each with the numpy filter here) or "Pillow"."""
+    deflate = png_deflate()
+    return deflate[0] if deflate else "Pillow"
+
+
+def write_png(array: np.ndarray, deflate: Callable[[Any], bytes]) -> bytes:
+    """A standard 8-bit PNG of a uint8 HxWxC array (C = 1, 3, 4): one IDAT of rows that all use the
+    Up filter (each byte minus the one above it, mod 256), deflated as one zlib stream by ``deflate``."""
+    height, width, channels = array.shape
+    rows = np.ascontiguousarray(array).reshape(height, width * channels)
+    lines = np.empty((height, width * channels + 1), np.uint8)
+    lines[:, 0] = 2  # filter type Up; above the first row PNG takes zeros, so it stays as it is
+    lines[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=lines[1:, 1:])
+    header = struct.pack(">IIBBBBB", width, height, 8, _PNG_COLOR_TYPES[channels], 0, 0, 0)
+    return b"".join([PNG_SIGNATURE, *_png_chunk(b"IHDR", header), *_png_chunk(b"IDAT", deflate(lines)),
+                     *_png_chunk(b"IEND", b"")])
+
+
+def _png_chunk(kind: bytes, data: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    return struct.pack(">I", len(data)), kind, data, struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+
+
 def to_pil(image: np.ndarray | Image.Image, field: str = "image") -> Image.Image:
     """A PIL image in L, RGB or RGBA mode from a uint8 HxW[xC] array or any PIL image."""
     if isinstance(image, Image.Image):
@@ -71,18 +137,27 @@ def to_pil(image: np.ndarray | Image.Image, field: str = "image") -> Image.Image
             return image
         has_alpha = image.mode in ("LA", "PA", "RGBa", "La") or "transparency" in image.info
         return image.convert("RGBA" if has_alpha else "RGB")
+    array = to_array(image, field)
+    channels = array.shape[2]
+    return Image.fromarray(np.ascontiguousarray(array[:, :, 0] if channels == 1 else array),
+                           _MODES_BY_CHANNELS[channels])
+
+
+def to_array(image: np.ndarray | Image.Image, field: str = "image") -> np.ndarray:
+    """A uint8 HxWxC array (C = 1, 3 or 4) from a uint8 HxW[xC] array (a view, not a copy) or any PIL
+    image (converted as ``to_pil`` does)."""
+    if isinstance(image, Image.Image):
+        array = np.asarray(to_pil(image, field))
+        return array[:, :, None] if array.ndim == 2 else array
     if not isinstance(image, np.ndarray):
         raise FriendliInputError(field, f"expected a numpy array or PIL image, got {type(image).__name__}")
     if image.dtype != np.uint8:
         raise FriendliInputError(field, f"array dtype is {image.dtype}; convert to uint8 (0..255) first")
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    channels = 1 if image.ndim == 2 else image.shape[2] if image.ndim == 3 else None
-    if channels not in _MODES_BY_CHANNELS:
+    if image.ndim not in (2, 3) or image.ndim == 3 and image.shape[2] not in _MODES_BY_CHANNELS:
         raise FriendliInputError(field, f"array shape {image.shape} is not HxW, HxWx1, HxWx3 or HxWx4")
     if min(image.shape[:2]) == 0:
         raise FriendliInputError(field, f"array shape {image.shape} is empty")
-    return Image.fromarray(np.ascontiguousarray(image), _MODES_BY_CHANNELS[channels])
+    return image[:, :, None] if image.ndim == 2 else image
 
 
 def encode_image(image: np.ndarray | Image.Image, fmt: str = "png", field: str = "image") -> bytes:
@@ -92,22 +167,28 @@ def encode_image(image: np.ndarray | Image.Image, fmt: str = "png", field: str =
         fmt = "jpeg"
     if fmt not in IMAGE_FORMATS:
         raise FriendliInputError(field, f"image format {fmt!r} is not one of png, jpeg")
-    pil = to_pil(image, field)
-    if fmt == "jpeg" and pil.mode == "RGBA":
-        raise FriendliInputError(field, "JPEG cannot keep the alpha channel; send it as png or drop the alpha")
-    fast = fast_codecs()
-    if fast is not None:
-        array = np.ascontiguousarray(image if isinstance(image, np.ndarray) and image.ndim == 3
-                                     and image.shape[2] != 1 else np.asarray(pil))
+    deflate = png_deflate() if fmt == "png" else None
+    fast = fast_codecs() if fmt == "jpeg" else None
+    if deflate is None and fast is None:  # Pillow
+        pil = to_pil(image, field)
+        if fmt == "jpeg" and pil.mode == "RGBA":
+            raise FriendliInputError(field, _NO_ALPHA_IN_JPEG)
+        out = io.BytesIO()
         if fmt == "png":
-            return check_size(bytes(fast.png_encode(array, **FAST_PNG_OPTIONS)), field)
-        return check_size(bytes(fast.jpeg8_encode(array, **FAST_JPEG_OPTIONS)), field)
-    out = io.BytesIO()
-    if fmt == "png":
-        pil.save(out, "PNG", **PNG_OPTIONS)
-    else:
-        pil.save(out, "JPEG", **JPEG_OPTIONS)
-    return check_size(out.getvalue(), field)
+            pil.save(out, "PNG", **PNG_OPTIONS)
+        else:
+            pil.save(out, "JPEG", **JPEG_OPTIONS)
+        return check_size(out.getvalue(), field)
+    array = to_array(image, field)
+    if deflate is not None:
+        return check_size(write_png(array, deflate[1]), field)
+    if array.shape[2] == 4:
+        raise FriendliInputError(field, _NO_ALPHA_IN_JPEG)
+    array = np.ascontiguousarray(array[:, :, 0] if array.shape[2] == 1 else array)
+    return check_size(bytes(fast.jpeg8_encode(array, **FAST_JPEG_OPTIONS)), field)
+
+
+_NO_ALPHA_IN_JPEG = "JPEG cannot keep the alpha channel; send it as png or drop the alpha"
 
 
 def check_size(data: bytes, field: str = "image") -> bytes:
@@ -120,12 +201,46 @@ def check_size(data: bytes, field: str = "image") -> bytes:
     return data
 
 
-def data_uri(data: bytes, field: str = "image") -> str:
+class DataURI(str):
+    """A data URI made by ``data_uri``: base64 text, so plain ASCII with nothing to escape in JSON."""
+
+    __slots__ = ()
+
+
+def data_uri(data: bytes, field: str = "image") -> DataURI:
     """A data URI whose MIME type is that of the bytes themselves."""
     mime = sniff_mime(data)
     if mime is None:
         raise FriendliInputError(field, "bytes are not a PNG, JPEG or WebP image")
-    return f"data:{mime};base64,{base64.b64encode(check_size(data, field)).decode('ascii')}"
+    encoded = ((USE_FAST and _pybase64()) or base64).b64encode(check_size(data, field))
+    return DataURI(b"data:%s;base64,%s" % (mime.encode(), encoded), "ascii")
+
+
+_HOLE = "\0data-uri\0"  # stands in for a DataURI while the rest is dumped
+
+
+def json_bytes(value: Any, **options: Any) -> bytes:
+    """The bytes of ``json.dumps(value, **options).encode("utf-8")``, made with each DataURI copied in as
+    it is rather than scanned for characters to escape (that scan costs ~3 ms per MB of base64)."""
+    uris: list[str] = []
+
+    def hollow(item: Any) -> Any:
+        if isinstance(item, DataURI):
+            uris.append(item)
+            return _HOLE
+        if isinstance(item, dict):
+            return {key: hollow(v) for key, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [hollow(v) for v in item]
+        return item
+
+    pieces = json.dumps(hollow(value), **options).split(json.dumps(_HOLE))
+    if len(pieces) != len(uris) + 1:  # a string of the body spelled the hole itself
+        return json.dumps(value, **options).encode("utf-8")
+    out = [pieces[0]]
+    for uri, piece in zip(uris, pieces[1:]):
+        out += ['"', uri, '"', piece]
+    return "".join(out).encode("utf-8")
 
 
 def decode_b64(text: str) -> bytes:

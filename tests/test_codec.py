@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import importlib
 import io
+import json
 
 import numpy as np
 import pytest
@@ -64,3 +65,38 @@ def test_png_settings_are_not_larger_than_pillow_default_on_a_photo(codec):
     default = io.BytesIO()
     Image.fromarray(array).save(default, "PNG")
     assert len(codec.encode_image(array)) <= 1.15 * len(default.getvalue())
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (3, 7, 3), (7, 3, 4), (3, 7, 1)], ids=lambda s: "x".join(map(str, s)))
+def test_odd_sizes_round_trip_exactly_and_pillow_reads_them(codec, shape):
+    array = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    data = codec.encode_image(array)
+    assert np.array_equal(codec.decode_image(data), array)
+    with Image.open(io.BytesIO(data)) as img:
+        assert np.array_equal(np.asarray(img).reshape(shape), array)
+
+
+def request_body(codec, *images):
+    uris = [codec.data_uri(codec.encode_image(photo(seed=i))) for i in range(len(images) or 1)]
+    return {"image": [{"image": u} for u in uris] if images else {"image": uris[0]},
+            "prompt": 'a "quoted" prompt\\ with é, 한국어 and a\nnewline', "model": "ep:1", "seed": 3,
+            "guidance_scale": None, "num_inference_steps": 20, "response_format": "png"}
+
+
+@pytest.mark.parametrize("options", [{}, {"sort_keys": True, "separators": (",", ":")}, {"ensure_ascii": False}])
+@pytest.mark.parametrize("images", [(), (1, 2)], ids=["one image", "list of two"])
+def test_json_bytes_are_exactly_json_dumps(codec, options, images):
+    body = request_body(codec, *images)
+    uri = body["image"][0]["image"] if images else body["image"]["image"]
+    assert isinstance(uri, codec.DataURI) and uri.startswith("data:image/png;base64,")
+    data = codec.json_bytes(body, **options)
+    assert data == json.dumps(body, **options).encode("utf-8")
+    assert json.loads(data) == body
+
+
+def test_json_bytes_when_a_string_spells_the_placeholder(codec):
+    body = request_body(codec)
+    body["prompt"] = codec._HOLE
+    assert codec.json_bytes(body) == json.dumps(body).encode("utf-8")
+    body["image"]["image"] = str(body["image"]["image"])  # a plain str goes through json.dumps itself
+    assert codec.json_bytes(body) == json.dumps(body).encode("utf-8")
