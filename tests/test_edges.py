@@ -1,0 +1,231 @@
+"""Issue 25, trust at the edges: no other site's page can make the routes spend the key, the endpoint
+list is single-flight, cached and bounded, and no proxy from the environment sees the key over plain http.
+
+Everything over real loopback HTTP: the routes on an aiohttp test server, the emulator, the hostile
+server, and a recording proxy (a small threaded server that keeps what it receives)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from urllib.parse import urlsplit
+
+import pytest
+
+from helpers import TOKEN, call, error_of
+from hostile import HostileServer, b64_answer, client_for, edit, edits, no_status, respond
+
+SECRETS = (TOKEN,)
+
+
+def list_requests(server_requests):
+    return [r for r in server_requests if urlsplit(r.path).path == "/dedicated/beta/endpoint"]
+
+
+def keyed(emulator):
+    """Every request that reached the emulator carrying an Authorization header."""
+    seen = emulator.requests + emulator.lifecycle_requests + emulator.endpoint_requests
+    return [r for r in seen if r.header("Authorization")]
+
+
+# ---- routes: other sites are refused, scripts keep working ------------------------------------------
+
+CROSS_SITE = [{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"},
+              {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "script"},
+              {"Sec-Fetch-Site": "CROSS-SITE"},
+              {"Sec-Fetch-Site": "same-origin", "Origin": "http://evil.example"}]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("headers", CROSS_SITE)
+async def test_a_cross_site_marked_request_sends_nothing_with_the_key(client, env, headers):
+    """What an <img> or <script> of another page sends (no Origin, Sec-Fetch-Site: cross-site): 403, and
+    nothing reaches the emulator, on the list and on every other route that uses the key."""
+    status, data = await call(client, "GET", "/friendli/endpoints", SECRETS, headers=headers)
+    assert status == 403 and "endpoints" not in data and "refused" in data["error"]
+    for action in ("status", "sleep"):
+        status, _ = await call(client, "POST", f"/friendli/endpoint/{action}", SECRETS, headers=headers,
+                               json={"endpoint_id": "test-endpoint"})
+        assert status == 403
+    status, _ = await call(client, "GET", "/friendli/status", SECRETS, headers=headers)
+    assert status == 403
+    await asyncio.sleep(0.1)
+    assert keyed(env) == [] and env.endpoints["test-endpoint"].status()["status"] == "RUNNING"  # not asleep
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("headers", [{}, {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"},
+                                     {"Sec-Fetch-Site": "none"}])
+async def test_the_page_itself_and_scripts_keep_working(client, env, headers):
+    if "Sec-Fetch-Mode" in headers:  # the ComfyUI page's own fetch also names its origin
+        headers = headers | {"Origin": f"http://{client.server.host}:{client.server.port}"}
+    status, data = await call(client, "GET", "/friendli/endpoints", SECRETS, headers=headers)
+    assert status == 200 and [r["id"] for r in data["endpoints"]] == ["test-endpoint"]
+    assert {r.header("Authorization") for r in keyed(env)} == {f"Bearer {TOKEN}"}
+
+
+# ---- the list: single-flight, cached a few seconds per key, team and base URL -------------------------
+
+@pytest.mark.asyncio
+async def test_ten_quick_calls_make_one_listing(client, env):
+    env.add_endpoint("ep-2", name="second")
+    together = await asyncio.gather(*(call(client, "GET", "/friendli/endpoints", SECRETS) for _ in range(5)))
+    one_by_one = [await call(client, "GET", "/friendli/endpoints", SECRETS) for _ in range(5)]
+    answers = together + one_by_one
+    assert all(status == 200 for status, _ in answers)
+    assert all(data == answers[0][1] for _, data in answers) and len(answers[0][1]["endpoints"]) == 2
+    assert len(list_requests(env.endpoint_requests)) == 1  # one page, counted at the emulator
+    assert len(env.endpoint_requests) == 1 + 2  # and each spec once
+    # another team is another listing; so is another key
+    status, _ = await call(client, "GET", "/friendli/endpoints?team=other-team", SECRETS)
+    assert status == 200 and len(list_requests(env.endpoint_requests)) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_new_key_is_not_answered_from_the_old_keys_listing(client, env, monkeypatch):
+    status, data = await call(client, "GET", "/friendli/endpoints", SECRETS)
+    assert status == 200 and data["available"]
+    monkeypatch.setenv("FRIENDLI_TOKEN", "flp_another-key-5678")
+    status, data = await call(client, "GET", "/friendli/endpoints", SECRETS + ("flp_another-key-5678",))
+    assert status == 502 and "not accepted" in data["error"]
+    assert len(list_requests(env.endpoint_requests)) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_burst_of_listings_holds_at_most_two_threads_and_other_routes_still_answer(
+        client, routes_mod, monkeypatch):
+    """Eight listings for eight teams against a list route that answers only when released: at most
+    LIST_AT_ONCE reach the server together, and the store route (on the default executor) answers while
+    they wait."""
+    release = threading.Event()
+    lock = threading.Lock()
+    state = {"now": 0, "most": 0}
+
+    def held(conn, request):
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        release.wait(10)
+        with lock:
+            state["now"] -= 1
+        respond(conn, 200, json.dumps({"data": {}, "nextCursor": None}).encode())
+
+    with HostileServer(held) as server:
+        monkeypatch.setenv("FRIENDLI_BASE_URL", server.base_url)
+        monkeypatch.setenv("FRIENDLI_TOKEN", TOKEN)
+        burst = [asyncio.ensure_future(call(client, "GET", f"/friendli/endpoints?team=t{i}", SECRETS))
+                 for i in range(8)]
+        while len(server.requests) < routes_mod.LIST_AT_ONCE:
+            await asyncio.sleep(0.02)
+        status, data = await call(client, "GET", "/friendli/store", SECRETS)
+        assert status == 200 and "entries" in data
+        assert not any(task.done() for task in burst)  # the store answered while every listing waited
+        release.set()
+        answers = await asyncio.gather(*burst)
+    assert all(status == 200 and data["endpoints"] == [] for status, data in answers)
+    assert len(list_requests(server.requests)) == 8 and state["most"] == routes_mod.LIST_AT_ONCE
+
+
+# ---- proxies from the environment never see the key over plain http ----------------------------------
+
+class RecordingProxy:
+    """A forward proxy on loopback that records every request line and header block it receives and answers
+    502 (it forwards nothing); CONNECT is recorded too and refused."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._serve, name="hostile-proxy", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), name="hostile-proxy-conn", daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data and len(data) < 1 << 16:
+                    part = conn.recv(65536)
+                    if not part:
+                        break
+                    data += part
+                self.received.append(data)
+                conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                self.received.append(data)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+@pytest.fixture
+def proxy(monkeypatch):
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)  # no loopback exception: only the pack keeps the key away
+    recording = RecordingProxy()
+    yield recording
+    recording.close()
+
+
+PROXY_VARIABLES = ["ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy", "All_Proxy", "Http_Proxy"]
+
+
+@pytest.mark.parametrize("name", PROXY_VARIABLES)
+def test_no_proxy_variable_gets_the_key_over_plain_http(client_pkg, proxy, monkeypatch, name):
+    """The status request, the edit and a url result's download at a plain-http loopback base URL go
+    straight to it with every proxy variable set; the recording proxy receives nothing."""
+    monkeypatch.setenv(name, proxy.url)
+    with HostileServer(lambda conn, r: respond(conn, 200, b64_answer(PNG))) as local:
+        with client_for(client_pkg, local, max_retries=0) as client:
+            result, = edit(client)
+            client.lifecycle().status("test-endpoint")
+    assert proxy.received == []
+    assert result.image.shape == (8, 8, 3) and len(edits(local)) == 1
+    assert any(r.headers.get("Authorization") == f"Bearer {TOKEN}" for r in local.requests)
+
+
+def test_https_through_a_proxy_stays_a_connect_tunnel(client_pkg, proxy, monkeypatch):
+    """https still goes through HTTPS_PROXY / ALL_PROXY, as a CONNECT: the proxy sees the host, never the
+    request or its key (the recording proxy refuses the tunnel, so the request fails as a proxy error)."""
+    monkeypatch.setenv("ALL_PROXY", proxy.url)
+    with client_pkg.FriendliImageClient(token=TOKEN, base_url="https://api.friendli.ai", max_retries=0) as client:
+        exc = error_of(lambda: edit(client))
+    lines = [r.split(b"\r\n")[0] for r in proxy.received]  # the status request, then the edit
+    assert lines and all(line.startswith(b"CONNECT api.friendli.ai:443 ") for line in lines), lines
+    assert TOKEN.encode() not in b"".join(proxy.received)
+    assert isinstance(exc, client_pkg.FriendliNetworkError) and exc.kind == "proxy", repr(exc)
+    assert "HTTPS_PROXY / ALL_PROXY" in str(exc)
+
+
+@pytest.mark.parametrize("value, words", [("socks5://127.0.0.1:9", "SOCKS"), ("http://", "not a valid URL"),
+                                          ("http://[::1", "not a valid URL"), ("ftp://proxy:21", "scheme ftp")])
+def test_a_proxy_mistake_says_which_variable_to_check(client_pkg, monkeypatch, value, words):
+    monkeypatch.setenv("HTTPS_PROXY", value)
+    with client_pkg.FriendliImageClient(token=TOKEN, base_url="https://api.friendli.ai", max_retries=0) as client:
+        exc = error_of(lambda: edit(client))
+    assert isinstance(exc, client_pkg.FriendliNetworkError) and exc.kind == "proxy", repr(exc)
+    assert "check HTTPS_PROXY / ALL_PROXY" in str(exc) and words in str(exc) and "header" not in str(exc)
+    assert TOKEN not in str(exc)
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+PNG = _png()
