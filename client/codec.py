@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import FriendliInputError, FriendliResponseError
+from .errors import FriendliInputError, FriendliResponseError, plain
 
 MAX_IMAGE_BYTES = 50 * 1024 * 1024  # the API's limit per input image
 MAX_PIXELS = 64 * 1024 * 1024  # decoded results at most 64 MP (8192×8192): far above real outputs
@@ -273,7 +273,8 @@ def decode_image(data: bytes) -> np.ndarray:
         raise FriendliResponseError(f"the endpoint returned an image over {MAX_PIXELS >> 20} MP; "
                                     "refusing to decode it") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise FriendliResponseError(f"the endpoint returned a corrupt image ({str(exc)[:200]})") from None
+        detail = "not a readable image file" if isinstance(exc, UnidentifiedImageError) else plain(str(exc))[:200]
+        raise FriendliResponseError(f"the endpoint returned a corrupt image ({detail})") from None
     return array[:, :, None] if array.ndim == 2 else array
 
 

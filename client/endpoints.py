@@ -76,13 +76,19 @@ def list_endpoints(lifecycle: Lifecycle, *, page_size: int = PAGE_SIZE, max_page
     status, the budget); later pages and specs only shorten the list."""
     secrets = _secrets(lifecycle.headers)
     scope = CancelScope(deadline=budget)
-    timer = threading.Timer(budget, scope.cancel, args=(FriendliTimeoutError(
-        f"the endpoint list did not arrive within {budget:.0f} s"),))
+    late = (f"the list did not arrive within {budget:g} s; try again, or type the endpoint id from Friendli "
+            "Suite > Endpoints")
+    timer = threading.Timer(budget, scope.cancel, args=(FriendliTimeoutError(late),))
     timer.daemon = True
     timer.start()
     try:
-        with scope.active(secrets=secrets):
-            listing = _pages(lifecycle, scope, secrets, page_size, max_pages, max_endpoints)
+        try:
+            with scope.active(secrets=secrets):
+                listing = _pages(lifecycle, scope, secrets, page_size, max_pages, max_endpoints)
+        except FriendliError:
+            if scope.stopped or (scope.remaining() or 0) <= 0:  # the budget cut it: say so, not how the socket ended
+                raise FriendliTimeoutError(late) from None
+            raise
         if listing.available and describe > 0:
             listing.endpoints = _describe(lifecycle, listing.endpoints, scope, secrets, describe, workers)
         return listing

@@ -117,6 +117,15 @@ class FriendliBatchError(FriendliError):
         self.finished = finished
 
 
+_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")  # e.g. <_io.BytesIO object at 0x7f…>
+
+
+def plain(text: str) -> str:
+    """``text`` (a library's own error message) without Python object reprs such as ``<_io.BytesIO object at
+    0x…>``: they tell the user nothing."""
+    return re.sub(r"\s+", " ", _REPR.sub("", text)).strip(" :")
+
+
 _SECRET_PATTERNS = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+|\bflp_[A-Za-z0-9_\-]+")
 
 

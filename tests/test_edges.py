@@ -229,3 +229,38 @@ def _png() -> bytes:
 
 
 PNG = _png()
+
+
+# ---- messages: the picker's budget, a corrupt image ---------------------------------------------------
+
+@pytest.mark.parametrize("behaviour", ["silent", "trickle"])
+def test_the_pickers_budget_says_the_list_did_not_arrive(client_pkg, pack, behaviour):
+    """A list route that never answers, or trickles a page: the listing ends at its budget and says so, not
+    an edit's "the endpoint may have done the work"."""
+    import importlib
+    import time
+
+    from hostile import until_hangup
+
+    endpoints = importlib.import_module(pack.__name__ + ".client.endpoints")
+
+    def trickle(conn, request):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{\"data\": {")
+        for _ in range(50):
+            time.sleep(0.1)
+            conn.sendall(b" ")
+
+    with HostileServer(until_hangup if behaviour == "silent" else trickle) as server:
+        with client_pkg.FriendliImageClient(token=TOKEN, base_url=server.base_url) as client:
+            exc = error_of(lambda: endpoints.list_endpoints(client.lifecycle(), budget=0.5))
+    assert isinstance(exc, client_pkg.FriendliTimeoutError), repr(exc)
+    assert str(exc).startswith("the list did not arrive within 0.5 s") and "done the work" not in str(exc)
+
+
+def test_a_corrupt_image_is_explained_without_a_python_repr(client_pkg):
+    corrupt = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64  # a PNG signature, then nothing a decoder can read
+    with HostileServer(no_status(lambda conn, r: respond(conn, 200, b64_answer(corrupt)))) as srv:
+        with client_for(client_pkg, srv, max_retries=0) as client:
+            exc = error_of(lambda: edit(client))
+    assert isinstance(exc, client_pkg.FriendliResponseError) and "corrupt image" in str(exc), repr(exc)
+    assert " at 0x" not in str(exc) and "<_io" not in str(exc) and "object" not in str(exc)
