@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..client.errors import FriendliInputError
-from . import framing, host, messages, validate
+from . import framing, host, messages, numbers, validate
 from .endpoint import ENDPOINT_TYPE, Endpoint, resolve
 from .run import NodeRun, image_request
 
@@ -130,6 +130,10 @@ class FriendliImageEdit(SyncOnOldHosts):
                    max_send_megapixels: float = framing.MAX_SEND_MP, unique_id: Any = None) -> tuple[Any, str, Any]:
         from . import crop, tensors
 
+        numbers.check(self.INPUT_TYPES(), {
+            "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale, "seed": seed,
+            "max_concurrency": max_concurrency, "crop_context": crop_context, "crop_megapixels": crop_megapixels,
+            "max_send_megapixels": max_send_megapixels})
         image = tensors.check_image(image)
         if mask is not None:
             tensors.check_mask(mask)  # fail before sending anything
@@ -211,6 +215,10 @@ class FriendliMultiImageEdit(SyncOnOldHosts):
                    **images: Any) -> tuple[Any, str]:
         from . import crop, sizing, tensors
 
+        numbers.check(self.INPUT_TYPES(), {
+            "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale, "seed": seed,
+            "crop_context": crop_context, "crop_megapixels": crop_megapixels,
+            "max_send_megapixels": max_send_megapixels})
         first = tensors.check_image(image_1, "image_1")
         inputs = [first] + [tensors.check_image(images[f"image_{n}"], f"image_{n}")
                             for n in range(2, MULTI_INPUTS + 1) if images.get(f"image_{n}") is not None]

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..client.errors import FriendliInputError
 from ..client.request import GENERATE
-from . import host, messages
+from . import host, messages, numbers
 from .edit import FAIL, SEED_MAX, SyncOnOldHosts, creative_inputs
 from .endpoint import ENDPOINT_TYPE, Endpoint, resolve
 from .run import NodeRun, image_request
@@ -75,8 +75,11 @@ class FriendliImageGenerate(SyncOnOldHosts):
                        unique_id: Any = None, **controls: Any) -> tuple[Any, str]:
         from . import tensors
 
-        if not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
-            raise FriendliInputError("count", f"{count!r} is not a whole number from 1 to {MAX_COUNT}")
+        numbers.check(self.INPUT_TYPES(), {
+            "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale, "seed": seed,
+            "count": count, "max_concurrency": max_concurrency,
+            **{name: value for name, value in controls.items() if name.startswith("control_weight_")}})
+        count = int(count)
         if on_failure not in ON_FAILURE:
             raise FriendliInputError("on_failure", f"{on_failure!r} is not one of {', '.join(ON_FAILURE)}")
         images, weights = control_inputs(controls)
@@ -118,8 +121,7 @@ def control_inputs(controls: dict[str, Any]) -> tuple[list[Any], list[float]]:
     images, weights = [], []
     for n in range(1, CONTROLS + 1):
         image, weight = controls.get(f"control_image_{n}"), controls.get(f"control_weight_{n}", 1.0)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
-            raise FriendliInputError(f"control_weight_{n}", f"{weight!r} is not a number from 0 to 1")
+        numbers.number(f"control_weight_{n}", weight, 0, 1)
         if image is None:
             if weight != 1.0:
                 raise FriendliInputError(f"control_weight_{n}", f"is {weight:g} but control_image_{n} is not "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import threading
 from urllib.parse import urlsplit
@@ -264,3 +265,62 @@ def test_a_corrupt_image_is_explained_without_a_python_repr(client_pkg):
             exc = error_of(lambda: edit(client))
     assert isinstance(exc, client_pkg.FriendliResponseError) and "corrupt image" in str(exc), repr(exc)
     assert " at 0x" not in str(exc) and "<_io" not in str(exc) and "object" not in str(exc)
+
+
+# ---- every number a node accepts is finite and in its widget's range ------------------------------------
+
+NAN, INF = float("nan"), float("inf")
+EDIT_NUMBERS = ["crop_context", "crop_megapixels", "max_send_megapixels", "guidance_scale", "num_inference_steps",
+                "seed", "max_concurrency"]
+
+
+def refused(emulator, run, widget):
+    """``run()`` raises FriendliInputError naming ``widget`` (no repr, no raw ValueError) and sends nothing."""
+    exc = error_of(run)
+    assert type(exc).__name__ == "FriendliInputError" and str(exc).startswith(f"{widget}: "), repr(exc)
+    said = str(exc)[len(widget) + 2:]
+    assert not re.search(r"\b(nan|inf|ValueError|OverflowError)\b", said) and "set it to" in said, said
+    assert emulator.requests == [] and emulator.lifecycle_requests == [] and emulator.endpoint_requests == []
+    return str(exc)
+
+
+@pytest.mark.parametrize("value", [NAN, INF, -INF])
+@pytest.mark.parametrize("widget", EDIT_NUMBERS)
+def test_the_edit_node_refuses_nan_and_infinity_by_widget(nodes, online, widget, value):
+    from helpers import batch, run_edit
+
+    args = {widget: value} | ({"mask_mode": "whole image"} if widget.startswith("crop") else {})
+    message = refused(online, lambda: run_edit(nodes, batch(1), **args), widget)
+    assert ("NaN" if value != value else "infinite") in message
+
+
+@pytest.mark.parametrize("widget", ["crop_context", "crop_megapixels", "max_send_megapixels", "guidance_scale",
+                                    "num_inference_steps", "seed"])
+def test_the_multi_image_node_refuses_nan_by_widget(nodes, online, widget):
+    from helpers import batch
+
+    args = dict(endpoint_id="test-endpoint", num_inference_steps=20, guidance_scale=-1.0, seed=1,
+                response_format="png") | {widget: NAN}
+    refused(online, lambda: asyncio.run(nodes.edit.FriendliMultiImageEdit().edit(batch(1), "p", **args)), widget)
+
+
+@pytest.mark.parametrize("widget", ["control_weight_1", "control_weight_4", "count", "guidance_scale",
+                                    "num_inference_steps", "seed", "max_concurrency"])
+def test_the_generate_node_refuses_nan_by_widget(pack, online, widget):
+    import importlib
+
+    generate = importlib.import_module(pack.__name__ + ".nodes.generate")
+    args = dict(endpoint_id="test-endpoint", num_inference_steps=20, guidance_scale=-1.0, seed=1,
+                response_format="png") | {widget: NAN}
+    refused(online, lambda: asyncio.run(generate.FriendliImageGenerate().generate("a fox", **args)), widget)
+
+
+@pytest.mark.parametrize("widget, value, words", [("crop_context", 2.5, "is 2.5, outside its range; set it to a number "
+                                                   "from 0 to 2"),
+                                                  ("seed", 2**32, "is 4294967296, outside"),
+                                                  ("num_inference_steps", 2.5, "is 2.5; set it to a whole number"),
+                                                  ("max_concurrency", "4", "is text; set it to a whole number from 1 to 16")])
+def test_out_of_range_values_are_explained_in_the_widgets_terms(nodes, online, widget, value, words):
+    from helpers import batch, run_edit
+
+    assert words in refused(online, lambda: run_edit(nodes, batch(1), **{widget: value}), widget)
