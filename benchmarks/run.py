@@ -46,7 +46,7 @@ def machine() -> dict:
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
         else platform.processor()
     versions = {}
-    for dist in ("torch", "numpy", "pillow", "imagecodecs", "requests"):
+    for dist in ("torch", "numpy", "pillow", "imagecodecs", "isal", "pybase64", "fpng", "requests"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -59,7 +59,8 @@ def machine() -> dict:
 def describe(m: dict) -> str:
     v = m["versions"]
     return (f"Machine: {m['cpu']}, {m['cores']} cores, {m['system']}; Python {m['python']}, torch {v['torch']} "
-            f"({m['torch_threads']} threads), numpy {v['numpy']}, Pillow {v['pillow']}, imagecodecs {v['imagecodecs']}; "
+            f"({m['torch_threads']} threads), numpy {v['numpy']}, Pillow {v['pillow']}, imagecodecs {v['imagecodecs']}, "
+            f"isal {v.get('isal')}, pybase64 {v.get('pybase64')}, fpng {v.get('fpng')}; "
             f"load average at start {m['load_average_start'][0]:.2f}.")
 
 
@@ -84,6 +85,8 @@ def print_codec(result: dict) -> None:
                    ["path", "round trip vs naive", "payload vs naive", "target", "result"],
                    [[t["row"], f"{t['time_ratio']:.2f}x", payload, "≤ 0.25x time, ≤ 1.15x payload",
                      verdict(t["pass"])]]))
+    for text in codec_bench.encoder_tables(result["encoder"]) if "encoder" in result else []:
+        emit(text)
 
 
 def print_batch(result: dict) -> None:
