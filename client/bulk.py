@@ -13,6 +13,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
+from itertools import count
 from typing import TYPE_CHECKING, Any
 
 from .errors import FriendliCancelledError
@@ -101,6 +103,8 @@ class BulkRun:
         self.scope = CancelScope(None)
         self.done = self.failed = self.not_sent = 0
         self.stopped = False
+        self._failures = 0
+        self._lock = threading.Lock()
         self._busy = _Busy()
         self._slots = OrderedSlots(self.concurrency)
         self._default_image = default_image
@@ -129,7 +133,7 @@ class BulkRun:
         self._results.close()
 
     def _run(self, items: Iterable[Item], cancel: Callable[[], bool] | None) -> Iterator[BulkResult]:
-        jobs = (lambda i=i, item=item: self._job(i, item) for i, item in enumerate(items))
+        jobs = self._jobs(items)
         workers = 2 * self.concurrency
         for _, ok, value in stream_jobs(jobs, workers=workers, window=workers, cancel=cancel, scope=self.scope):
             if not ok:
@@ -143,11 +147,17 @@ class BulkRun:
                 self.done += 1
             else:
                 self.failed += 1
-                if self.max_failures is not None and self.failed >= self.max_failures and not self.stopped:
-                    self.stopped = True
-                    self.scope.drain(FriendliCancelledError(f"not sent: {self.failed} items failed "
-                                                            f"(max_failures {self.max_failures})"))
             yield result
+            del result  # before the next is asked for (which frees its turn)
+
+    def _jobs(self, items: Iterable[Item]) -> Iterator[Callable[[], BulkResult]]:
+        """A job per item; while suspended it holds none of them (no name is bound to one)."""
+        source = iter(items)
+        for index in count():
+            try:
+                yield partial(self._job, index, next(source))
+            except StopIteration:
+                return
 
     def _job(self, index: int, item: Item) -> BulkResult:
         """Read, encode and send one item; its failure is its result (a stop of the run is raised)."""
@@ -161,8 +171,9 @@ class BulkRun:
             body = self.client.body(replace(self.request, seed=seed), image)
             del image
         except Exception as exc:  # noqa: BLE001 - this item fails, the others go on
-            self._skip(index)
             result.error = exc
+            self._failure()
+            self._skip(index)
             return result
         except BaseException:
             self._skip(index)
@@ -184,12 +195,23 @@ class BulkRun:
             except Exception as exc:  # noqa: BLE001
                 result.error = exc
                 result.endpoint_seconds = round(time.monotonic() - started, 3)
+                self._failure()  # before the slot frees: past max_failures the next request must not leave
             finally:
                 if not answered:
                     self._busy.stop()
         if result.images and result.images[0].seed is not None:
             result.seed = result.images[0].seed
         return result
+
+    def _failure(self) -> None:
+        """Count a failed item; at ``max_failures`` nothing new is sent."""
+        with self._lock:
+            self._failures += 1
+            if self.max_failures is None or self._failures < self.max_failures or self.stopped:
+                return
+            self.stopped = True
+        self.scope.drain(FriendliCancelledError(f"not sent: {self._failures} items failed "
+                                                f"(max_failures {self.max_failures})"))
 
     def _skip(self, index: int) -> None:
         """Item ``index`` sends nothing: its turn passes, so the items after it go on."""
@@ -202,16 +224,26 @@ class BulkRun:
 
 def edit_items(items: Iterable[Any]) -> Iterator[Item]:
     """``edit_many``'s items as ``Item``: an Item, a ``(key, image)`` pair, or an image (its key = its position)."""
-    for index, raw in enumerate(items):
-        if isinstance(raw, Item):
-            yield raw
-        elif isinstance(raw, tuple) and len(raw) == 2:
-            yield Item(raw[0], raw[1])
-        else:
-            yield Item(index, raw)
+    source = iter(items)
+    for index in count():
+        try:
+            yield _edit_item(next(source), index)
+        except StopIteration:
+            return
+
+
+def _edit_item(raw: Any, index: int) -> Item:
+    if isinstance(raw, Item):
+        return raw
+    return Item(raw[0], raw[1]) if isinstance(raw, tuple) and len(raw) == 2 else Item(index, raw)
 
 
 def generate_items(items: Iterable[Any]) -> Iterator[Item]:
     """``generate_many``'s items as ``Item``: an Item, or a key (the run's control images)."""
-    for raw in items:
+    source = iter(items)
+    while True:
+        try:
+            raw = next(source)
+        except StopIteration:
+            return
         yield raw if isinstance(raw, Item) else Item(raw)

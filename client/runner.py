@@ -104,7 +104,8 @@ def stream_jobs(
     scope = scope or CancelScope()
     threads = max(1, workers)
     turns = threading.Semaphore(max(threads, window or threads))
-    source = enumerate(jobs)
+    source = iter(jobs)  # not enumerate(): its reused result tuple would keep the last job alive
+    taken = [0]
     source_lock = threading.Lock()
     finished: queue.SimpleQueue[tuple[int, bool, object] | None] = queue.SimpleQueue()
 
@@ -116,7 +117,9 @@ def stream_jobs(
         with source_lock:
             try:
                 if not scope.closed.is_set():
-                    return next(source)
+                    job = next(source)
+                    taken[0] += 1
+                    return taken[0] - 1, job
             except StopIteration:
                 pass
             except BaseException as exc:  # noqa: BLE001 - the iterable itself failed: the caller raises it
@@ -127,9 +130,9 @@ def stream_jobs(
 
     def work() -> None:
         try:
-            while (taken := take()) is not None:
-                index, job = taken
-                del taken
+            while (next_job := take()) is not None:
+                index, job = next_job
+                del next_job
                 try:
                     finished.put((index, True, job()))
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller
