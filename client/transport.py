@@ -141,15 +141,18 @@ class CancelScope:
 
     @contextmanager
     def active(self, emit: Callable[[Event], None] | None = None, on_status: Callable[[int], None] | None = None,
-               secrets: tuple[str, ...] = (), public_only: bool = False) -> Iterator["RequestContext"]:
-        """Run one request of the scope on this thread (its connections become cancellable)."""
-        ctx = RequestContext(self, emit, on_status, secrets, public_only=public_only)
+               secrets: tuple[str, ...] = (), public_only: bool = False,
+               timed: bool = False) -> Iterator["RequestContext"]:
+        """Run one request of the scope on this thread (its connections become cancellable); ``timed``: an
+        image request, whose attempts report their time at the endpoint (see ``RequestContext``)."""
+        ctx = RequestContext(self, emit, on_status, secrets, public_only=public_only, timed=timed)
         previous = getattr(_local, "ctx", None)
         _local.ctx = ctx
         try:
             self.check()
             yield ctx
         finally:
+            ctx.attempt_done(None)  # e.g. Cancel broke the connection while the endpoint worked
             _local.ctx = previous
             with self._lock:
                 self._sockets.difference_update(ctx.sockets)
@@ -174,6 +177,14 @@ class RequestContext:
     sockets: list[socket.socket] = field(default_factory=list)
     public_only: bool = False  # connections must reach a public address (result downloads)
     waking: bool = False  # the last answer said the endpoint is waking up
+    timed: bool = False  # report each attempt's time at the endpoint (``attempt_sent`` / ``attempt_done`` events)
+    attempt_sent: float | None = None  # monotonic time the current attempt's body was sent, until its answer
+
+    def attempt_done(self, status: int | None) -> None:
+        """The current attempt ended (``status`` None: no answer, e.g. a reset, a read timeout or Cancel)."""
+        start, self.attempt_sent = self.attempt_sent, None
+        if start is not None and self.emit is not None:
+            self.emit({"type": "attempt_done", "start": start, "end": time.monotonic(), "status": status})
 
 
 _local = threading.local()
@@ -213,7 +224,24 @@ class _Tracked:
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         self._track()
-        return super().request(*args, **kwargs)  # type: ignore[misc]
+        super().request(*args, **kwargs)  # type: ignore[misc]
+        ctx = current()
+        if ctx is not None and ctx.timed:  # the body is at the endpoint: from now on it works on it
+            ctx.attempt_done(None)  # an earlier attempt that ended unseen (a broken connection)
+            ctx.attempt_sent = time.monotonic()
+            if ctx.emit is not None:
+                ctx.emit({"type": "attempt_sent", "at": ctx.attempt_sent})
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        ctx = current()
+        status = None
+        try:
+            response = super().getresponse(*args, **kwargs)  # type: ignore[misc]
+            status = response.status
+            return response
+        finally:
+            if ctx is not None and ctx.timed:
+                ctx.attempt_done(status)
 
     def _track(self) -> None:
         ctx = current()

@@ -74,9 +74,8 @@ class SyncOnOldHosts:
     ASYNC_FUNCTION = "edit"
 
     @classmethod
-    def VALIDATE_INPUTS(cls, prompt: Any = None, endpoint_id: Any = None,
-                        endpoint: Any = validate.NOT_LINKED) -> bool | str:
-        return validate.edit_node(prompt, endpoint_id, endpoint)
+    def VALIDATE_INPUTS(cls, endpoint_id: Any = None, endpoint: Any = validate.NOT_LINKED) -> bool | str:
+        return validate.edit_node(endpoint_id, endpoint)  # names one field: see nodes/validate.py
 
     def run_sync(self, **inputs: Any) -> Any:
         return asyncio.run(getattr(self, self.ASYNC_FUNCTION)(**inputs))

@@ -67,13 +67,16 @@ class FriendliEndpoint:
         }}
 
     @classmethod
-    def VALIDATE_INPUTS(cls, service: Any = None, base_url: Any = None) -> bool | str:
+    def VALIDATE_INPUTS(cls, service: Any = None) -> bool | str:
         from . import validate
 
-        return validate.endpoint_node(service, base_url)
+        return validate.endpoint_node(service)  # names one field: see nodes/validate.py
 
     def build(self, service: str, endpoint_id: str, adapter_route: str, base_url: str,
               team: str) -> tuple[Endpoint]:
         if service not in SERVICES:
             raise FriendliInputError("service", f"{service!r} is not one of {', '.join(SERVICES)}")
+        from . import validate
+
+        validate.check_base_url(service, base_url)  # before any node sends the key there
         return (Endpoint(service, endpoint_id.strip(), adapter_route.strip(), base_url.strip(), team.strip()),)

@@ -5,6 +5,12 @@ state) on a queue; ``poll`` (called by ``run_jobs`` every 0.1 s as its cancel ho
 and sends throttled updates: the host progress bar (for this node id), the ``friendli.progress``
 websocket event and the status text.
 
+Endpoint time is the union of the spans in which an attempt of a request was at the endpoint (from its
+body sent to its answer, as the transport reports them): back-off and ``Retry-After`` waits, the
+in-flight limit's queue and waking waits are not in it. Successful answer times are kept per kind of
+request (``timing_key``: endpoint, steps and image size, roughly) for every run of the process; their
+median and 90th percentile give the ETA of a lone request and the estimate before a large run.
+
 Previews of finished images (``preview``) are made on the CPU pool, one at a time per node (a
 preview asked for while one is being made, or while the pool has work waiting, is dropped), and
 sent by the run's thread too: ComfyUI's progress hook checks the global interrupt flag and resets
@@ -14,9 +20,11 @@ it when it raises, so from a worker thread it could swallow the user's Cancel.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +40,67 @@ TEXT_INTERVAL = 1.0  # the status text's clock ticks once a second
 STATE_WORDS = {"INITIALIZING": "initializing", "AWAKING": "waking", "UPDATING": "updating", "SLEEPING": "sleeping"}
 PHASE_WORDS = {"REQUESTING_VIRTUAL_MACHINE": "requesting a machine", "DOWNLOADING_MODEL": "downloading model",
                "ENGINE_INITIALIZING": "starting the engine"}  # as web/friendli-strings.js says them
+TIMES_KEPT = 20  # answer times kept per kind of request
+LATE_MARGIN = 0.5  # seconds past the 90th percentile before a request is "taking longer than usual"
+
+_times: dict[tuple[Any, ...], deque[float]] = {}
+_gpus: dict[tuple[str, str], int] = {}  # (base URL, endpoint id) -> its GPUs, once a spec said
+_times_lock = threading.Lock()
+
+
+def _rough(value: float | None) -> int | None:
+    """A value's class in steps of √2 (20 and 25 steps share one, 1 MP and 1.3 MP too)."""
+    return round(2 * math.log2(value)) if value and value > 0 else None
+
+
+def timing_key(base_url: str, endpoint_id: str, route: str, kind: str, steps: int | None,
+               pixels: int | None) -> tuple[Any, ...]:
+    """The kind of a request whose answer times are kept together: its endpoint (and adapter route and
+    kind), its steps and the pixels it sends, roughly."""
+    return (base_url, endpoint_id, route, kind, _rough(steps), _rough(pixels))
+
+
+def record_answer(key: tuple[Any, ...], seconds: float) -> None:
+    """An attempt of a request of ``key`` was answered after ``seconds`` at the endpoint."""
+    with _times_lock:
+        _times.setdefault(key, deque(maxlen=TIMES_KEPT)).append(seconds)
+
+
+def answer_times(key: tuple[Any, ...] | None, any_size: bool = False) -> tuple[float, float] | None:
+    """(median, 90th percentile) of the recent answer times of ``key`` (with ``any_size``, of its endpoint
+    and steps at any image size), or None before the first answer."""
+    if key is None:
+        return None
+    with _times_lock:
+        values = sorted(t for k, times in _times.items() if k == key or any_size and k[:5] == key[:5]
+                        for t in times)
+    if not values:
+        return None
+    n = len(values)
+    median = values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+    return round(median, 2), round(values[math.ceil(0.9 * n) - 1], 2)
+
+
+def known_gpus(base_url: str, endpoint_id: str) -> int | None:
+    with _times_lock:
+        return _gpus.get((base_url, endpoint_id))
+
+
+def reset_times() -> None:
+    """Forget every answer time and GPU count (tests)."""
+    with _times_lock:
+        _times.clear()
+        _gpus.clear()
+
+
+def union_seconds(spans: list[tuple[float, float]]) -> float:
+    """The length of the union of (start, end) spans."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 class BatchProgress:
@@ -48,12 +117,14 @@ class BatchProgress:
         self.reused = 0
         self.throttled: int | None = None  # the endpoint's lowered in-flight limit
         self.endpoint: dict[str, Any] = {}  # state, phase and wait while the endpoint is not running
-        self.eta: float | None = None  # the endpoint's typical time per request (its recent median)
+        self.key: tuple[Any, ...] | None = None  # ``timing_key`` of the requests being sent
         self.limit: int | None = None  # the endpoint's shared limit, when it caps this node's concurrency
         self.price_per_gpu_hour = 0.0  # Settings > Friendli
         self.gpus = 1  # the endpoint's GPUs, once its spec said
         self.sent: str | None = None  # the size the latest image was sent at, "1024×768", when resized
-        self._busy: list[tuple[float, float]] = []  # (sent, answered) of each request, monotonic
+        self._busy: list[tuple[float, float]] = []  # (sent, answered) of each attempt that ended, monotonic
+        self._open: list[float] = []  # when each attempt at the endpoint now was sent
+        self.unanswered = 0  # attempts that ended with no answer (reset, timeout, Cancel): may still be billed
         self.started = time.monotonic()
         self._events: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._bar = host.progress_bar(total, self.node)
@@ -70,13 +141,32 @@ class BatchProgress:
 
     @property
     def endpoint_seconds(self) -> float:
-        """The time the endpoint worked for this run: the union of its requests' (sent, answered) spans."""
-        total, reach = 0.0, float("-inf")
-        for start, end in sorted(self._busy):
-            if end > reach:
-                total += end - max(start, reach)
-                reach = end
-        return total
+        """The time the endpoint worked for this run: the union of its attempts' (sent, answered) spans,
+        those still at the endpoint up to now."""
+        now = time.monotonic()
+        return union_seconds(self._busy + [(start, now) for start in self._open])
+
+    @property
+    def at_endpoint(self) -> float | None:
+        """Seconds the lone request of a one-request run has been at the endpoint (its current attempt)."""
+        if self.total != 1 or self.done or not self._open:
+            return None
+        return max(0.0, time.monotonic() - max(self._open))
+
+    @property
+    def eta(self) -> tuple[float, float] | None:
+        """(median, 90th percentile) answer time of this run's kind of request, once known."""
+        return answer_times(self.key)
+
+    def eta_text(self) -> str:
+        """``~12 s left``, ``almost done`` or ``taking longer than usual`` for a lone request at the endpoint."""
+        at, eta = self.at_endpoint, self.eta
+        if at is None or eta is None:
+            return ""
+        if at > eta[1] + LATE_MARGIN:
+            return "taking longer than usual"
+        left = eta[0] - at
+        return f"~{math.ceil(left)} s left" if left >= 1 else "almost done"
 
     @property
     def cost(self) -> float | None:
@@ -92,6 +182,8 @@ class BatchProgress:
     def text(self) -> str:
         """E.g. ``0/8 done · 74.2 s · endpoint waking · downloading model · 72 s`` or ``8/8 done · 3.1 s · 3 reused``."""
         parts = [f"{self.done}/{self.total} done", f"{self.elapsed:.1f} s"]
+        if self.eta_text():
+            parts.append(self.eta_text())
         if self.retry:
             r = self.retry
             parts.append(f"retry {r['attempt']}/{r['max']} · {r['cause']} · next in {r['wait']:.0f} s")
@@ -115,10 +207,22 @@ class BatchProgress:
         else:
             if self.reused:
                 parts.append(f"{self.reused} reused")
-            if self._busy:
-                cost = f" ≈ ${self.cost:.2f}" if self.cost is not None else ""
-                parts.append(f"endpoint time {self.endpoint_seconds:.1f} s{cost}")
+            seconds, cost = self.endpoint_seconds, self.cost
+            if seconds > 0:
+                money = "" if not cost else f" ≈ ${cost:.2f}" if cost >= 0.01 else " < $0.01"
+                parts.append(f"endpoint time {seconds:.1f} s{money}")
+        if self.unanswered:
+            parts.append(f"{self.unanswered} sent, not answered: may still be billed")
         return " · ".join(parts)
+
+    @property
+    def unsure(self) -> int:
+        """Attempts sent and not answered (at the endpoint now, or cut off): the endpoint may bill them."""
+        return self.unanswered + len(self._open)
+
+    def expect(self, key: tuple[Any, ...]) -> None:
+        """The run sends requests of this ``timing_key`` (safe from any thread)."""
+        self.key = key
 
     def on_client_event(self, event: dict[str, Any]) -> None:
         """The client's ``on_event`` hook; safe from any thread."""
@@ -190,6 +294,8 @@ class BatchProgress:
         now = time.monotonic()
         if self._dirty and now - self._sent_event >= EVENT_INTERVAL:
             self._report("running", force=True)
+        elif self._open and now - self._sent_event >= TEXT_INTERVAL:  # endpoint time and cost grow
+            self._report("running", force=True)
         elif now - self._sent_text >= TEXT_INTERVAL:  # let the clock in the status text tick
             host.send_text(self.text(), self.node)
             self._sent_text = now
@@ -212,6 +318,9 @@ class BatchProgress:
         extra: dict[str, Any] = {} if cancelled else {"message": str(exc)}
         if kept and not cancelled:
             extra["kept"] = kept
+        if cancelled and self.unsure:  # their sockets are closed now, but the endpoint may work on
+            self.unanswered, self._open = self.unsure, []
+            extra["unanswered"] = self.unanswered
         self._report("cancelled" if cancelled else "error", force=True, **extra)
 
     def _drain(self) -> None:
@@ -229,12 +338,15 @@ class BatchProgress:
                                   "cause": event.get("reason"), "wait": round(float(event.get("wait") or 0), 1)}
             elif kind == "advisory":
                 self.advisory = str(event.get("text"))
-            elif kind == "sent":
-                self.eta = event.get("expected")
+            elif kind == "attempt_sent":
+                self._open.append(float(event["at"]))
+            elif kind == "attempt_done":
+                self._attempt_done(float(event["start"]), float(event["end"]), event.get("status"))
             elif kind == "endpoint_info":
                 self.gpus = int(event["num_gpu"])
-            elif kind == "answered":
-                self._busy.append((float(event["start"]), float(event["end"])))
+                if self.key is not None:
+                    with _times_lock:
+                        _gpus[self.key[:2]] = self.gpus
             elif kind == "reused":
                 self.reused += 1
             elif kind == "sent_size":
@@ -248,16 +360,28 @@ class BatchProgress:
                                  "endpoint_wait": round(float(event.get("waited") or 0), 1)}
             self._dirty = True
 
+    def _attempt_done(self, start: float, end: float, status: Any) -> None:
+        if start in self._open:
+            self._open.remove(start)
+        self._busy.append((start, end))
+        if status is None:
+            self.unanswered += 1
+        elif status == 200 and self.key is not None:
+            record_answer(self.key, end - start)
+
     def _report(self, state: str, force: bool = False, **extra: Any) -> None:
         """Send the event and the status text now, or (throttled) mark them due for ``poll``."""
         now = time.monotonic()
         if not force and now - self._sent_event < EVENT_INTERVAL:
             self._dirty = True
             return
+        eta, at = self.eta, self.at_endpoint
         host.send_event(EVENT, {"node": self.node, "state": state, "done": self.done, "total": self.total,
                                 "elapsed": round(self.elapsed, 2), "retries": self.retries,
                                 "waking": self.waking, "reused": self.reused, "throttled": self.throttled,
-                                "retry": self.retry, "advisory": self.advisory, "eta": self.eta,
+                                "retry": self.retry, "advisory": self.advisory,
+                                "eta": eta and eta[0], "eta_p90": eta and eta[1],
+                                "at_endpoint": None if at is None else round(at, 2),
                                 "endpoint_s": round(self.endpoint_seconds, 2), "cost": self.cost,
                                 "limit": self.limit, "stored": self.stored,
                                 **({"sent": self.sent} if self.sent else {}), **self.endpoint, **extra})

@@ -25,7 +25,7 @@ from ..client.store import ResultStore
 from ..client.transport import CancelScope
 from . import confirm, host
 from .endpoint import Endpoint
-from .progress import BatchProgress
+from .progress import BatchProgress, answer_times, known_gpus, timing_key
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -118,6 +118,7 @@ class NodeRun:
         except BaseException:
             self._skip(index)  # let the requests after this one go on
             raise
+        self.progress.expect(self._timing_key(request, _pixels(image)))
         with self._slots.slot(index, self.scope.closed.is_set) as release:  # freed once answered, before decoding
             try:
                 return self.client.send(body, self.scope, self.cpu, release)
@@ -125,6 +126,20 @@ class NodeRun:
                 if not self.keep_failures and not isinstance(exc, FriendliCancelledError):
                     self.scope.drain()  # before the slot frees: the next request must not leave
                 raise
+
+    def _timing_key(self, request: ImageRequest, pixels: int | None) -> tuple[Any, ...]:
+        return timing_key(self.client.settings.base_url, request.endpoint_id or "", request.adapter_route or "",
+                          request.kind, request.num_inference_steps, pixels)
+
+    def estimate(self, requests: int) -> confirm.Estimate | None:
+        """What ``requests`` of this run will likely take (endpoint time, cost), from recent answers of the
+        endpoint at these steps (any image size); None before any."""
+        times = answer_times(self._timing_key(self.request, None), any_size=True)
+        if times is None:
+            return None
+        gpus = known_gpus(self.client.settings.base_url, self.request.endpoint_id or "")
+        return confirm.estimate(times[0], requests, min(self.concurrency, self.settings.max_in_flight),
+                                self.settings.price_per_gpu_hour * gpus if gpus else 0.0)
 
     def prepare(self, index: int, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the CPU pool before request ``index`` is sent (what to send). When it fails or
@@ -194,7 +209,7 @@ class NodeRun:
                 return
             loop.call_soon_threadsafe(deliver, ok, result)
 
-        await confirm.ask(len(jobs), self.progress.node, self.settings)  # before anything is sent
+        await confirm.ask(len(jobs), self.progress.node, self.settings, self.estimate(len(jobs)))  # before sending
         with _runs_lock:
             _runs.add(self)
         self.progress.start()
@@ -233,3 +248,14 @@ class NodeRun:
         if host.interrupted():
             stop_all(FriendliCancelledError("cancelled by the user"))
         return self.scope.stopped
+
+
+def _pixels(image: Any) -> int | None:
+    """The pixels of the image(s) of a request (arrays or PIL images), None without any."""
+    total = 0
+    for one in image if isinstance(image, (list, tuple)) else [image]:
+        shape = getattr(one, "shape", None)
+        size = (shape[0], shape[1]) if shape is not None and len(shape) >= 2 else getattr(one, "size", None)
+        if isinstance(size, tuple) and len(size) == 2:
+            total += int(size[0]) * int(size[1])
+    return total or None

@@ -53,9 +53,10 @@ def isolated_env(monkeypatch, tmp_path):
 @pytest.fixture(autouse=True)
 def fresh_limiters(pack):
     """Each test starts with untouched per-endpoint in-flight limits (one test's 429s never slow the next)
-    and no memory of recent endpoint wakes."""
+    and no memory of recent endpoint wakes or answer times."""
     importlib.import_module(pack.__name__ + ".client.scheduler").reset_limiters()
     importlib.import_module(pack.__name__ + ".client.lifecycle").reset_wakes()
+    importlib.import_module(pack.__name__ + ".nodes.progress").reset_times()
 
 
 @pytest.fixture

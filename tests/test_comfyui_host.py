@@ -88,10 +88,11 @@ def test_single_edit_through_prompt_with_progress_and_no_token_in_the_png(comfy,
     assert TOKEN not in metadata and TOKEN not in without_previews(result)  # ...the key is not
     assert len(emulator.requests) == 1 and emulator.requests[0].body["seed"] == 5
     events = [m["data"] for m in result["messages"] if m.get("type") == "friendli.progress"]
-    assert events[0]["state"] == "running" and events[-1] | {"elapsed": 0, "endpoint_s": 0} == {
+    assert events[0]["state"] == "running" and events[-1] | {"elapsed": 0, "endpoint_s": 0, "eta": 0, "eta_p90": 0} == {
         "node": "2", "state": "done", "done": 1, "total": 1, "elapsed": 0, "retries": 0, "waking": False, "seeds": [5],
-        "reused": 0, "throttled": None, "retry": None, "advisory": None, "eta": None, "endpoint_s": 0,
-        "cost": None, "limit": None, "stored": False}
+        "reused": 0, "throttled": None, "retry": None, "advisory": None, "eta": 0, "eta_p90": 0, "at_endpoint": None,
+        "endpoint_s": 0, "cost": None, "limit": None, "stored": False}
+    assert 0 < events[-1]["eta"] <= events[-1]["eta_p90"]  # its own answer time, for the next run
     assert 0 < events[-1]["endpoint_s"] <= events[-1]["elapsed"]
     assert not [m for m in result["messages"] if m.get("type") == "progress_text"]  # the extension draws it
     assert any(m.get("type") == "progress" and m["data"]["node"] == "2" for m in result["messages"])
@@ -230,12 +231,27 @@ def test_failing_image_names_it_and_hides_the_token(comfy, emulator):
 
 
 def test_setup_errors_are_found_when_the_prompt_is_queued(comfy, emulator):
-    """An empty endpoint id is refused by /prompt itself (ComfyUI's own dialog, the node named), and
-    nothing runs or reaches the endpoint."""
+    """An empty endpoint id is refused by /prompt itself (ComfyUI's own dialog, the node named): one error
+    entry, on endpoint_id; nothing runs or reaches the endpoint. An empty prompt is told when the node runs,
+    naming prompt, before anything is sent."""
     status, answer = comfy.post("/prompt", {"prompt": edit_prompt(endpoint_id=""), "client_id": "x"})
     assert status == 400, answer
     errors = answer["node_errors"]["2"]["errors"]
-    assert any("endpoint_id is empty" in e["details"] for e in errors), errors
+    assert [e["extra_info"]["input_name"] for e in errors] == ["endpoint_id"], errors
+    assert errors[0]["details"].count("endpoint_id is empty") == 1
     assert emulator.requests == []
-    status, answer = comfy.post("/prompt", {"prompt": edit_prompt(prompt=" "), "client_id": "x"})
-    assert status == 400 and any("prompt is empty" in e["details"] for e in answer["node_errors"]["2"]["errors"])
+    result = comfy.run(edit_prompt(prompt=" "))
+    error = result["messages"][-1]
+    assert error["type"] == "execution_error" and "prompt: is empty" in error["data"]["exception_message"], error
+    assert emulator.requests == []
+
+
+def test_retry_waits_are_not_endpoint_time_in_the_host(comfy, emulator):
+    """Issue 24: answered at once after two 503s with Retry-After: 1, the progress event's endpoint seconds
+    stay below 0.6 s while the run takes over 2 s."""
+    emulator.fault("status", times=2, status=503, retry_after=1)
+    result = comfy.run(edit_prompt(seed=24))
+    events = [m["data"] for m in result["messages"] if m.get("type") == "friendli.progress"]
+    assert events[-1]["state"] == "done" and events[-1]["retries"] == 2, events[-1]
+    assert events[-1]["elapsed"] >= 2 and events[-1]["endpoint_s"] < 0.6, events[-1]
+    assert len(emulator.requests) == 3

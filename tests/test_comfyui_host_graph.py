@@ -160,13 +160,13 @@ def test_a_workflow_naming_an_untrusted_host_never_reaches_it(comfy, emulator):
                                                                "team": ""}},
             "2": friendli(["1", 0], 77, endpoint=["8", 0]), "3": save(["2", 0], "x"),
         }
-        status, answer = comfy.post("/prompt", {"prompt": prompt, "client_id": "x"})
-        assert status == 400, answer  # refused when queued, in ComfyUI's own dialog, the node named
-        details = [e["details"] for e in answer["node_errors"]["8"]["errors"]]
-        assert any("Trusted hosts" in d for d in details), details
-        time.sleep(0.5)  # the queued-prompt hook ran before the validation: give its worker time
+        result = comfy.run(prompt)  # the Friendli Endpoint node refuses it when it runs, before any edit
+        error = result["messages"][-1]
+        assert error["type"] == "execution_error" and error["data"]["node_id"] == "8", error
+        assert "base_url" in error["data"]["exception_message"] and "Trusted hosts" in error["data"]["exception_message"]
+        time.sleep(0.5)  # the queued-prompt hook ran before the run: give its worker time
         assert foreign.requests == []  # not even the queued-prompt wake went there
-    assert TOKEN not in json.dumps(answer)
+    assert TOKEN not in json.dumps(result["messages"])
 
 
 def test_generate_with_a_control_image_then_edit(comfy, emulator):

@@ -61,7 +61,7 @@ def test_english_and_unknown_languages_keep_the_message(nodes, online, pack, cli
 
 def test_validation_messages_follow_the_language(nodes, pack):
     set_locale(pack, "ja")
-    text = nodes.edit.FriendliImageEdit.VALIDATE_INPUTS(prompt="p", endpoint_id="")
+    text = nodes.edit.FriendliImageEdit.VALIDATE_INPUTS(endpoint_id="")
     assert text.startswith("エンドポイント ID が空です\nendpoint_id is empty.")
 
 

@@ -159,8 +159,10 @@ def trust(pack, *hosts: str) -> None:
 
 def test_workflow_base_url_gets_the_key_only_when_trusted(nodes, online, monkeypatch, pack, client_pkg):
     monkeypatch.delenv("FRIENDLI_BASE_URL")  # the emulator is now only named by the workflow
-    endpoint = nodes.endpoint.FriendliEndpoint().build("dedicated", "test-endpoint", "", online.base_url, "")[0]
-    with pytest.raises(client_pkg.FriendliConfigError, match="Trusted hosts") as info:
+    with pytest.raises(client_pkg.FriendliConfigError, match="base_url: .*Trusted hosts"):  # the node says so
+        nodes.endpoint.FriendliEndpoint().build("dedicated", "test-endpoint", "", online.base_url, "")
+    endpoint = nodes.endpoint.Endpoint("dedicated", "test-endpoint", "", online.base_url, "")
+    with pytest.raises(client_pkg.FriendliConfigError, match="Trusted hosts") as info:  # and so does the run
         run_edit(nodes, batch(2), endpoint=endpoint)
     assert online.base_url.split("//")[1] in str(info.value) and online.requests == []
     trust(pack, online.base_url.split("//")[1])

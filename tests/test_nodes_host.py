@@ -34,8 +34,9 @@ def test_progress_bar_events_and_text_carry_the_node_id(nodes, online, fake_host
     events = fake_host.progress_events()
     assert events[0] | {"elapsed": 0} == {"node": "12", "state": "running", "done": 0, "total": 4, "elapsed": 0,
                                           "retries": 0, "waking": False, "reused": 0, "throttled": None,
-                                          "retry": None, "advisory": None, "eta": None, "endpoint_s": 0,
-                                          "cost": None, "limit": None, "stored": False}
+                                          "retry": None, "advisory": None, "eta": None, "eta_p90": None,
+                                          "at_endpoint": None, "endpoint_s": 0, "cost": None, "limit": None,
+                                          "stored": False}
     assert events[-1]["state"] == "done" and events[-1]["done"] == 4 and events[-1]["seeds"] == [7, 8, 9, 10]
     assert len(events) <= 3  # start, at most one throttled update (4 images finish within 0.25 s), end
     assert {(sid, data["node"]) for _, data, sid, _ in fake_host.events} == {("client-1", "12")}  # from any thread

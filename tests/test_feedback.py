@@ -1,0 +1,244 @@
+"""Issue 24, server side: endpoint time is only the time attempts were at the endpoint, the ETA of a lone
+request comes from the recent answers of its kind, the cost never reads "≈ $0.00", Cancel says what may
+still be billed, the large-run question carries an estimate, and each setup problem is said once."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import threading
+import time
+
+import pytest
+
+from helpers import ROOT, TOKEN, batch, run_edit, wait_until
+
+
+@pytest.fixture
+def progress(pack):
+    return importlib.import_module(pack.__name__ + ".nodes.progress")
+
+
+def set_prefs(pack, **values):
+    prefs = importlib.import_module(pack.__name__ + ".client.prefs")
+    path = importlib.import_module(pack.__name__ + ".nodes.host").user_folder() / prefs.FILE_NAME
+    prefs.write(prefs.validate(values, prefs.read(path)), path)
+
+
+def events_of(fake_host, node):
+    return [e for e in fake_host.progress_events() if e["node"] == node]
+
+
+def texts_of(fake_host, node):
+    return [text for text, n in fake_host.texts if n == node]
+
+
+# ---- endpoint time: the union of the attempts' spans at the endpoint --------------------------------
+
+def test_retry_after_waits_are_not_endpoint_time(nodes, online, pack, fake_host):
+    """The issue's check: answered at once after two 503s with Retry-After: 1 → below 0.6 s of endpoint time."""
+    set_prefs(pack, result_store=False, price_per_gpu_hour=3.6)
+    online.fault("status", times=2, status=503, retry_after=1)
+    run_edit(nodes, batch(1), unique_id="1")
+    last = events_of(fake_host, "1")[-1]
+    assert last["state"] == "done" and last["retries"] == 2 and len(online.requests) == 3
+    assert last["elapsed"] >= 2.0  # the two waits were waited
+    assert 0 < last["endpoint_s"] < 0.6, last
+    assert last["cost"] == pytest.approx(last["endpoint_s"] / 3600 * 3.6, abs=1e-4)
+    seconds = float(re.search(r"endpoint time ([\d.]+) s", texts_of(fake_host, "1")[-1]).group(1))
+    assert seconds < 0.6
+
+
+def test_waiting_for_the_in_flight_limit_is_not_endpoint_time(nodes, online, pack, fake_host):
+    """Two nodes share an endpoint limited to one request in flight: the second waits for the first in our own
+    queue, and only its own 0.4 s at the endpoint count."""
+    set_prefs(pack, result_store=False, max_in_flight=1)
+    online.latency = 0.4
+    runs = [threading.Thread(target=run_edit, args=(nodes, batch(1)), kwargs={"unique_id": str(n), "seed": n})
+            for n in (1, 2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(30)
+    assert online.max_in_flight == 1 and len(online.requests) == 2
+    finals = [events_of(fake_host, n)[-1] for n in ("1", "2")]
+    assert max(f["elapsed"] for f in finals) >= 0.75  # one of them queued behind the other
+    for final in finals:
+        assert final["state"] == "done" and 0.2 <= final["endpoint_s"] < 0.6, final
+
+
+def test_a_waking_endpoint_is_waited_for_apart(nodes, online, pack, fake_host):
+    set_prefs(pack, result_store=False)
+    online.endpoint.set_state("SLEEPING", phases=(0.3, 0.3, 0.3))
+    run_edit(nodes, batch(1), unique_id="1")
+    events = events_of(fake_host, "1")
+    assert any(e.get("endpoint_state") for e in events)  # "waking (billed)" was said meanwhile
+    assert events[-1]["elapsed"] >= 0.9 and events[-1]["endpoint_s"] < 0.5, events[-1]
+
+
+def test_endpoint_time_grows_while_a_request_is_at_the_endpoint(nodes, online, pack, fake_host):
+    """No "≈ $0.00" while the endpoint works: the time (and cost) of the attempt in flight counts, once a second."""
+    set_prefs(pack, result_store=False, price_per_gpu_hour=10000.0)  # $2.78 a second: the cost shows
+    online.latency = 1.6
+    run_edit(nodes, batch(1), unique_id="1")
+    running = [e for e in events_of(fake_host, "1") if e["state"] == "running" and e["endpoint_s"] > 0]
+    assert running and running[0]["cost"] > 0, events_of(fake_host, "1")
+    assert any(e["endpoint_s"] >= 0.8 for e in running)  # before the answer, 1.6 s after sending
+    assert not any("$0.00" in t for t in texts_of(fake_host, "1"))
+
+
+# ---- answer times, ETA ----------------------------------------------------------------------------------
+
+def test_answer_times_are_kept_per_kind_of_request(nodes, online, pack, fake_host, progress):
+    set_prefs(pack, result_store=False)
+    online.latency = 0.5
+    run_edit(nodes, batch(1), unique_id="1")
+    first = events_of(fake_host, "1")
+    assert first[0]["eta"] is None and first[-1]["eta"] is not None  # no history until its own answer
+    run_edit(nodes, batch(1), unique_id="2", seed=8)
+    second = events_of(fake_host, "2")
+    at = [e for e in second if e["at_endpoint"] is not None]
+    assert at and at[0]["eta"] == pytest.approx(0.5, abs=0.15) and at[0]["eta_p90"] >= at[0]["eta"]
+    # another image size or step count is another kind: no ETA borrowed from this one
+    online.latency = 0
+    run_edit(nodes, batch(1, width=256, height=256), unique_id="3")
+    run_edit(nodes, batch(1), unique_id="4", num_inference_steps=50)
+    for node in ("3", "4"):
+        assert events_of(fake_host, node)[0]["eta"] is None
+    assert events_of(fake_host, "4")[-1]["eta"] is not None  # its own answer is remembered
+    # a batch reports no lone-request countdown
+    run_edit(nodes, batch(2), unique_id="5")
+    assert all(e["at_endpoint"] is None for e in events_of(fake_host, "5"))
+
+
+def test_the_countdown_and_late_words(progress, monkeypatch):
+    key = progress.timing_key("http://e", "ep", "", "edit", 20, 1 << 20)
+    for seconds in (2.0, 2.2, 2.4, 2.6, 3.0, 2.1, 2.3, 2.5, 2.7, 2.9):
+        progress.record_answer(key, seconds)
+    assert progress.answer_times(key) == (2.45, 2.9)
+    assert progress.answer_times(progress.timing_key("http://e", "ep", "", "edit", 21, 1 << 20)) == (2.45, 2.9)
+    assert progress.answer_times(progress.timing_key("http://e", "ep", "", "edit", 40, 1 << 20)) is None
+    assert progress.answer_times(progress.timing_key("http://e", "ep", "", "edit", 20, 4 << 20)) is None
+    assert progress.answer_times(progress.timing_key("http://e", "ep", "", "edit", 20, None), any_size=True) == (2.45, 2.9)
+    bar = progress.BatchProgress(1, None)
+    bar.expect(key)
+    now = time.monotonic()
+    words = []
+    for at in (0.2, 1.0, 1.6, 2.3, 3.0, 3.5):  # seconds the request has been at the endpoint
+        bar._open = [now - at]
+        words.append(bar.eta_text())
+    assert words == ["~3 s left", "~2 s left", "almost done", "almost done", "almost done", "taking longer than usual"]
+    assert "~3 s left" not in progress.BatchProgress(2, None).text()  # batches: no lone-request countdown
+
+
+def test_the_ten_latest_answers_at_most_twenty_count(progress):
+    key = progress.timing_key("http://e", "ep", "", "edit", 20, None)
+    for _ in range(30):
+        progress.record_answer(key, 9.0)
+    for _ in range(20):
+        progress.record_answer(key, 1.0)
+    assert progress.answer_times(key) == (1.0, 1.0)
+
+
+# ---- Cancel, and the question before a large run --------------------------------------------------------
+
+def test_cancel_says_what_was_sent_may_still_be_billed(nodes, online, pack, fake_host):
+    set_prefs(pack, result_store=False)
+    online.latency = 5.0
+
+    def cancel():
+        assert wait_until(lambda: online.in_flight == 1)
+        fake_host.flag = True
+
+    threading.Thread(target=cancel, daemon=True).start()
+    with pytest.raises(fake_host.Interrupt):
+        run_edit(nodes, batch(1), unique_id="1")
+    last = events_of(fake_host, "1")[-1]
+    assert last["state"] == "cancelled" and last["unanswered"] == 1
+    assert "1 sent, not answered: may still be billed" in texts_of(fake_host, "1")[-1]
+
+
+def test_cancel_before_sending_says_nothing_about_billing(nodes, online, pack, fake_host):
+    set_prefs(pack, result_store=False)
+    online.endpoint.set_state("SLEEPING", phases=(5, 5, 5))
+
+    def cancel():
+        assert wait_until(lambda: online.lifecycle_requests)
+        fake_host.flag = True
+
+    threading.Thread(target=cancel, daemon=True).start()
+    with pytest.raises(fake_host.Interrupt):
+        run_edit(nodes, batch(1), unique_id="1")
+    last = events_of(fake_host, "1")[-1]
+    assert last["state"] == "cancelled" and "unanswered" not in last and online.requests == []
+
+
+def test_the_large_run_question_carries_an_estimate(nodes, online, pack, fake_host):
+    confirm = importlib.import_module(pack.__name__ + ".nodes.confirm")
+    set_prefs(pack, result_store=False, price_per_gpu_hour=7.2, confirm_over=3)
+    online.endpoint.spec["numGpu"] = 2
+    online.latency = 0.2
+    run_edit(nodes, batch(2), unique_id="1", max_concurrency=1)  # recent answers, and the endpoint's GPUs
+    fake_host.modules["server"].PromptServer.instance.sockets = {"client-1": object()}
+
+    def answer():
+        assert wait_until(lambda: any(e == "friendli.confirm" for e, *_ in fake_host.events))
+        question = next(d for e, d, *_ in fake_host.events if e == "friendli.confirm")
+        confirm.answer(question["id"], False)
+
+    threading.Thread(target=answer, daemon=True).start()
+    with pytest.raises(fake_host.Interrupt):
+        run_edit(nodes, batch(8, width=64, height=64), unique_id="2", max_concurrency=2)  # another size: still known
+    question = next(d for e, d, *_ in fake_host.events if e == "friendli.confirm")
+    estimate = question["estimate"]
+    assert estimate["seconds"] == pytest.approx(4 * 0.2, abs=0.4)  # 8 requests, 2 at a time
+    assert estimate["cost"] == round(estimate["seconds"] / 3600 * 7.2 * 2, 2)
+    assert "about 1 s of endpoint time" in question["message"] or "about 0 s" in question["message"]
+    assert len(online.requests) == 2  # declined: nothing more sent
+
+
+def test_no_estimate_before_any_answer(pack):
+    confirm = importlib.import_module(pack.__name__ + ".nodes.confirm")
+    assert confirm.wording(12, None) == "This run sends 12 requests to the endpoint (billed GPU time). Send them?"
+    guess = confirm.estimate(20.0, 12, 4, 3.6)
+    assert guess == {"seconds": 60.0, "cost": 0.06}
+    assert "about 60 s of endpoint time, ≈ $0.06" in confirm.wording(12, guess)
+    assert confirm.estimate(20.0, 12, 4, 0.0)["cost"] is None
+
+
+# ---- setup problems: each once, on its field, in every language -----------------------------------------
+
+def test_each_setup_problem_once_in_every_language(nodes, pack):
+    """The host repeats the message under each named input: one named input, both problems in it, once each,
+    with the same number of lines in every language the pack ships."""
+    messages = importlib.import_module(pack.__name__ + ".nodes.messages")
+    prefs = importlib.import_module(pack.__name__ + ".client.prefs")
+    path = importlib.import_module(pack.__name__ + ".nodes.host").user_folder() / prefs.FILE_NAME
+    langs = sorted(p.name for p in (ROOT / "locales").iterdir() if (p / "errors.json").exists())
+    assert {"en", "ja", "ko", "zh", "zh-TW"} <= set(langs)
+    check = nodes.edit.FriendliImageEdit.VALIDATE_INPUTS
+    for lang in langs:
+        prefs.write(prefs.validate({"locale": lang}, prefs.read(path)), path)
+        text = check(endpoint_id="")
+        lines = text.split("\n")
+        titles = json.loads((ROOT / "locales" / lang / "errors.json").read_text(encoding="utf-8"))
+        expected = 2 if lang == "en" else 4  # a translated title above each English message
+        assert len(lines) == expected, (lang, lines)
+        assert text.count("endpoint_id is empty") == 1 and text.count("No Friendli API key is set") == 1
+        if lang != "en":
+            assert lines[0] == titles["empty_endpoint"] and lines[2] == titles["no_key"]
+        assert messages.titles.cache_info() is not None
+
+
+def test_an_empty_prompt_is_told_at_run_naming_the_field(nodes, online, client_pkg):
+    with pytest.raises(client_pkg.FriendliInputError, match="^.*prompt: is empty"):
+        run_edit(nodes, batch(1), prompt="  ")
+    assert online.requests == []
+
+
+def test_the_token_is_never_in_the_new_events(nodes, online, pack, fake_host):
+    set_prefs(pack, result_store=False)
+    online.fault("status", times=1, status=503, retry_after=0)
+    run_edit(nodes, batch(1), unique_id="1")
+    assert TOKEN not in json.dumps(fake_host.events)
