@@ -181,10 +181,13 @@ def reset_limiters() -> None:
 class MemoryBudget:
     """Bytes of answers being read or processed, for the whole process.
 
-    Each answer takes a ``Lease`` and grows it while it reads. A read that would pass the budget
-    waits until others give theirs back, except for the oldest lease holding bytes (or one holding
-    everything in use): it always proceeds, so one answer larger than the budget still goes through
-    alone and nothing deadlocks.
+    Each answer takes a ``Lease``. An answer whose size is declared (Content-Length) reserves all of it
+    before its first byte (``Lease.reserve``), so it never waits halfway; one of unknown size grows its
+    lease chunk by chunk. A lease proceeds when what it asks fits the budget and, for a lease holding
+    nothing yet, no older lease is waiting (first come, first served); or when it would hold everything in
+    use (so one answer larger than the budget goes through alone). When every lease holding bytes waits
+    for room (answers of unknown size, each half read), the oldest of them proceeds; only then can the
+    peak pass the budget, by at most the rest of that one answer.
     """
 
     def __init__(self, limit: int) -> None:
@@ -194,6 +197,7 @@ class MemoryBudget:
         self._cond = threading.Condition()
         self._next = 0
         self._held: dict[int, int] = {}  # lease number -> bytes, for leases holding some
+        self._waiting: set[int] = set()  # leases waiting for room
 
     def lease(self, cap: int) -> "Lease":
         """A lease for one answer, whose raw bytes together may not pass ``cap``."""
@@ -201,13 +205,28 @@ class MemoryBudget:
             self._next += 1
             return Lease(self, self._next, cap)
 
+    def _may(self, number: int, size: int) -> bool:
+        mine = self._held.get(number, 0)
+        if mine == 0 and any(w < number for w in self._waiting):  # a newcomer never overtakes
+            return False
+        if mine == self.used or self.used + size <= self.limit:  # alone (nothing else held), or it fits
+            return True
+        holders = [n for n in self._held if n != number]
+        return mine > 0 and number < min(holders) and all(n in self._waiting for n in holders)
+
     def _take(self, lease: "Lease", size: int, stop: threading.Event) -> None:
         with self._cond:
-            while not (self.used + size <= self.limit or self._held.get(lease.number, 0) == self.used
-                       or lease.number == min(self._held, default=lease.number)):
-                if stop.is_set():
-                    raise FriendliCancelledError("cancelled while waiting for memory to read the answer")
-                self._cond.wait(POLL)
+            if not self._may(lease.number, size):
+                self._waiting.add(lease.number)
+                self._cond.notify_all()  # the oldest holder may now be the only one not waiting
+                try:
+                    while not self._may(lease.number, size):
+                        if stop.is_set():
+                            raise FriendliCancelledError("cancelled while waiting for memory to read the answer")
+                        self._cond.wait(POLL)
+                finally:
+                    self._waiting.discard(lease.number)
+                    self._cond.notify_all()
             self.used += size
             self._held[lease.number] = self._held.get(lease.number, 0) + size
             self.peak = max(self.peak, self.used)
@@ -219,15 +238,27 @@ class MemoryBudget:
 
 
 class Lease:
-    """One answer's share of the ``MemoryBudget``: ``take`` bytes as they are read, ``release`` once
-    the answer is processed (or failed). ``raw`` counts the bytes read against ``cap``."""
+    """One answer's share of the ``MemoryBudget``: ``reserve`` what a declared answer will hold, ``take``
+    bytes as they are read, ``release`` once the answer is processed (or failed). ``raw`` counts the bytes
+    read against ``cap``."""
 
     def __init__(self, budget: MemoryBudget, number: int, cap: int) -> None:
         self.budget, self.number, self.cap, self.raw = budget, number, cap, 0
+        self._reserved = 0  # bytes held ahead of reading them
+
+    def reserve(self, raw: int, weight: int, stop: threading.Event) -> None:
+        """Hold ``raw`` bytes (``weight`` times over) before reading them: the read then never waits."""
+        self.budget._take(self, raw * weight, stop)
+        self._reserved += raw * weight
 
     def take(self, raw: int, weight: int, stop: threading.Event) -> None:
-        """Account ``raw`` bytes read, held ``weight`` times over while they are processed."""
-        self.budget._take(self, raw * weight, stop)
+        """Account ``raw`` bytes read, held ``weight`` times over while they are processed (from the
+        reservation first)."""
+        size = raw * weight
+        covered = min(size, self._reserved)
+        self._reserved -= covered
+        if size > covered:
+            self.budget._take(self, size - covered, stop)
         self.raw += raw
 
     def release(self) -> None:

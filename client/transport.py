@@ -433,8 +433,9 @@ def read_body(response: requests.Response, limit: int, *, truncate: bool = False
     """At most ``limit`` bytes of the (decompressed) body, read while streaming; then the response is
     closed. Over the limit: FriendliResponseError, or the first ``limit`` bytes with ``truncate``.
     ``deadline`` (monotonic) bounds the whole read; the current scope can stop it at any chunk.
-    ``lease`` (the answer's share of the process memory budget) takes each chunk ``weight`` times
-    over before it is kept, and its ``cap`` bounds all the reads of one answer together."""
+    ``lease`` (the answer's share of the process memory budget) reserves a declared Content-Length
+    ``weight`` times over before reading, or takes each chunk so before it is kept; its ``cap`` bounds all
+    the reads of one answer together."""
     prefix = getattr(response.raw, _PREFIX, None)
     if prefix is not None:
         response.close()
@@ -462,6 +463,8 @@ def read_body(response: requests.Response, limit: int, *, truncate: bool = False
     try:
         if declared > limit and not truncate and "Content-Encoding" not in response.headers:
             raise _too_large(what, limit)
+        if lease is not None and 0 < declared <= limit and "Content-Encoding" not in response.headers:
+            lease.reserve(declared, weight, stop)  # all of it before the first byte: the read never waits halfway
         for chunk in response.raw.stream(CHUNK, decode_content=True):
             if ctx is not None:
                 ctx.scope.check()

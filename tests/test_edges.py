@@ -324,3 +324,108 @@ def test_out_of_range_values_are_explained_in_the_widgets_terms(nodes, online, w
     from helpers import batch, run_edit
 
     assert words in refused(online, lambda: run_edit(nodes, batch(1), **{widget: value}), widget)
+
+
+# ---- the memory budget: the peak stays within the setting plus one answer -------------------------------
+
+def crowd(budget, answers: int, raw: int, weight: int, declared: bool, chunk: int = 4) -> float:
+    """``answers`` threads each reading an answer of ``raw`` bytes in ``chunk``s through a lease of
+    ``budget`` (reserved first when ``declared``), holding it a moment, then releasing; the seconds taken."""
+    import random
+    import time
+
+    never = threading.Event()
+    start = threading.Barrier(answers)
+
+    def one(seed: int) -> None:
+        rnd = random.Random(seed)
+        start.wait()
+        with budget.lease(10**9) as lease:
+            if declared:
+                lease.reserve(raw, weight, never)
+            for _ in range(raw // chunk):
+                lease.take(chunk, weight, never)
+                if rnd.random() < 0.2:
+                    time.sleep(0.0005)  # others get a turn halfway through
+            time.sleep(0.002)  # decoding
+
+    threads = [threading.Thread(target=one, args=(i,), name=f"hostile-budget-{i}") for i in range(answers)]
+    began = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads), "a lease never got its memory (deadlock)"
+    assert budget.used == 0
+    return time.monotonic() - began
+
+
+@pytest.mark.parametrize("weight", [1, 3])
+@pytest.mark.parametrize("limit", [64, 512])
+def test_declared_answers_never_pass_the_budget_but_alone(pack, limit, weight):
+    """4 nodes x 4 answers of 40 (x weight: the JSON is held 3 times over), each reserved as its Content-Length
+    arrives: the peak is at most the setting, or one answer where that alone is larger."""
+    import importlib
+
+    scheduler = importlib.import_module(pack.__name__ + ".client.scheduler")
+    budget = scheduler.MemoryBudget(limit)
+    crowd(budget, 16, 40, weight, declared=True)
+    assert budget.peak <= max(limit, 40 * weight), budget.peak
+    if limit == 512:
+        assert budget.peak >= 2 * 40 * weight  # answers that fit are still read together
+
+
+@pytest.mark.parametrize("limit", [64, 512])
+def test_answers_of_unknown_size_pass_the_budget_by_at_most_one_answer(pack, limit):
+    import importlib
+
+    scheduler = importlib.import_module(pack.__name__ + ".client.scheduler")
+    budget = scheduler.MemoryBudget(limit)
+    crowd(budget, 16, 40, 3, declared=False)
+    assert budget.peak <= limit + 40 * 3, budget.peak
+
+
+def test_half_read_answers_that_all_wait_let_the_oldest_finish_first(pack):
+    """Two answers of unknown size, half read, fill the budget: neither fits, so the oldest goes on (nothing
+    deadlocks) while the younger waits for it to give its memory back; a newcomer waits behind them."""
+    import importlib
+
+    scheduler = importlib.import_module(pack.__name__ + ".client.scheduler")
+    budget = scheduler.MemoryBudget(100)
+    never = threading.Event()
+    old, young, late = budget.lease(10**6), budget.lease(10**6), budget.lease(10**6)
+    old.take(50, 1, never)
+    young.take(50, 1, never)
+    young_done, late_done = threading.Event(), threading.Event()
+    threading.Thread(target=lambda: (young.take(30, 1, never), young_done.set()), daemon=True).start()
+    assert not young_done.wait(0.1)
+    old.take(30, 1, never)  # the younger one waits: the oldest proceeds past the budget, by this answer only
+    assert budget.used == 130 and not young_done.is_set()
+    threading.Thread(target=lambda: (late.take(10, 1, never), late_done.set()), daemon=True).start()
+    old.release()
+    assert young_done.wait(2)
+    assert late_done.wait(2) and budget.used == 90  # it fits now, after the older one
+    young.release()
+    late.release()
+    assert budget.used == 0 and budget.peak == 130
+
+
+def test_a_newcomer_does_not_overtake_an_answer_waiting_to_read_alone(pack):
+    import importlib
+
+    scheduler = importlib.import_module(pack.__name__ + ".client.scheduler")
+    budget = scheduler.MemoryBudget(100)
+    never = threading.Event()
+    small, big, newcomer = budget.lease(10**6), budget.lease(10**6), budget.lease(10**6)
+    small.reserve(60, 1, never)
+    big_done, new_done = threading.Event(), threading.Event()
+    threading.Thread(target=lambda: (big.reserve(150, 1, never), big_done.set()), daemon=True).start()
+    assert not big_done.wait(0.1)
+    threading.Thread(target=lambda: (newcomer.reserve(10, 1, never), new_done.set()), daemon=True).start()
+    assert not new_done.wait(0.1)  # 10 would fit, but the bigger answer came first
+    small.release()
+    assert big_done.wait(2) and budget.used == 150 and not new_done.is_set()  # alone, past the budget
+    big.release()
+    assert new_done.wait(2)
+    newcomer.release()
+    assert budget.peak == 150
