@@ -26,13 +26,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import budget_bench  # noqa: E402
+import bulk_bench  # noqa: E402
 import codec_bench  # noqa: E402
 import crop_bench  # noqa: E402
 import images  # noqa: E402
 import node_bench  # noqa: E402
 from common import TOKEN, load_pack, sub, table, verdict  # noqa: E402
 
-SECTIONS = ("codec", "batch", "overlap", "memory", "import", "budget", "crop")
+SECTIONS = ("codec", "batch", "overlap", "memory", "import", "budget", "crop", "bulk")
 REPORT: list[str] = []  # the Markdown printed so far, also written next to the JSON
 
 
@@ -164,6 +165,19 @@ def print_crop(result: dict) -> None:
                 "outside = 0"], rows))
 
 
+def print_bulk(result: dict) -> None:
+    mib = lambda n: n / 2**20  # noqa: E731
+    rows = [[f"{r['images']:,}", f"{r['size']}²", r["concurrency"], r["latency"], r["wall_s"], r["ideal_s"],
+             f"{100 * r['efficiency']:.0f} %", mib(r["rss_after_imports_bytes"]), mib(r["peak_rss_bytes"]),
+             r["cpu_ms_per_image"], f"{r['requests']}/{r['written']}"] for r in result["rows"]]
+    first, last = result["rss_ratio_of"]
+    emit(table(f"Bulk: friendli-edit FOLDER --out-dir DIR (PNG in, png out) against the emulator process, a fresh "
+               f"process per row; peak RSS {last:,} / {first:,} images = {result['rss_ratio']:.2f} "
+               f"(target ≤ 1.3), wall ≥ 90 % of ideal: {verdict(result['pass'])}",
+               ["images", "size", "concurrency", "latency s", "wall s", "ideal s (N/c × latency)", "ideal / wall",
+                "RSS after imports MiB", "peak RSS MiB", "client CPU ms/image", "requests/written"], rows))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="few images, one repetition, short latency, small "
@@ -213,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     if "crop" in sections:
         result["crop"] = crop_bench.run(quick=quick, synthetic=args.synthetic)
         "rows" in result["crop"] and print_crop(result["crop"])
+    if "bulk" in sections:
+        result["bulk"] = bulk_bench.run(quick=quick, synthetic=args.synthetic)
+        print_bulk(result["bulk"])
     for name in SECTIONS:
         if isinstance(result.get(name), dict) and "skipped" in result[name]:
             print(f"{name}: skipped: {result[name]['skipped']}")

@@ -73,9 +73,15 @@ def check_bulk_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) 
             parser.error(f"{flag} needs --out-dir")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all: to a hidden temporary name beside it, then renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_atomic(path: Path, data: bytes, folders: set[Path] | None = None) -> None:
+    """Write ``data`` to ``path`` whole or not at all: to a hidden temporary name beside it, then renamed.
+    ``folders``: those known to exist already (the parent is added)."""
+    if folders is None or path.parent not in folders:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if folders is not None:
+            if len(folders) > 4096:
+                folders.clear()
+            folders.add(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         with open(temporary, "wb") as f:
@@ -222,6 +228,7 @@ class Outputs:
         self.out_dir, self.out, self.default_stem = out_dir, out, default_stem
         self.suffix = FORMAT_SUFFIX.get(response_format, ".png")
         self.several = several
+        self.folders: set[Path] = set()  # output folders made so far (no mkdir per result)
 
     def name(self, entry: Entry) -> str:
         return output_name(entry.rel, self.suffix)
@@ -307,7 +314,7 @@ def _finish(result: BulkResult, outputs: Outputs, report: Report, progress: Bulk
         try:
             paths = outputs.paths(entry, result.images)
             for path, image in zip(paths, result.images):
-                write_atomic(path, image.data)
+                write_atomic(path, image.data, outputs.folders)
         except OSError as exc:
             result.error = OutputError(f"could not write {exc.filename or planned}: {exc.strerror or type(exc).__name__}")
         else:

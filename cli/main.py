@@ -285,6 +285,7 @@ def run_command(prog: str, parser: argparse.ArgumentParser, argv: list[str] | No
             token="demo-token" if emulator else None,
             base_url=emulator.base_url if emulator else args.base_url,
             team=args.team, read_timeout=args.read_timeout, on_event=progress.on_event,
+            max_in_flight=getattr(args, "concurrency", 8),  # --concurrency is the limit, also above 8
             store=None if args.no_store or emulator else _store(),
         ) as client:
             act(args, client, progress)
