@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from ..client import config, endpoints, prefs
 from ..client.store import ResultStore
 from ..client.api import FriendliImageClient
-from ..client.errors import FriendliConfigError, FriendliError, FriendliInputError, scrub
+from ..client.errors import FriendliConfigError, FriendliError, FriendliInputError, FriendliNotFoundError, scrub
 from ..client.lifecycle import explain
 from . import confirm, host
 
@@ -203,6 +203,10 @@ def make_routes(credentials_path: Callable[[], Path]) -> "web.RouteTableDef":
                 lifecycle = client.lifecycle()
                 status = getattr(lifecycle, action)(endpoint_id.strip(), strict=True)
                 info = lifecycle.info(endpoint_id.strip()) if status is not None else None
+        except FriendliNotFoundError:  # the artist's words, not "HTTP 404: …"; the browser translates them
+            return {"error": f"no endpoint {endpoint_id.strip()} for this API key and team. Check the id in Friendli "
+                    "Suite > Endpoints, and the team setting", "kind": "not_found",
+                    "endpoint_id": endpoint_id.strip()}, 404
         except FriendliError as exc:
             code = 400 if isinstance(exc, (FriendliConfigError, FriendliInputError)) else 502
             return {"error": str(exc)}, code

@@ -230,7 +230,8 @@ async def test_endpoint_status_and_sleep_without_sending_an_edit(client, emulato
     status, data = await call(client, "POST", "/friendli/endpoint/status", secrets, json={"endpoint_id": "test-endpoint"})
     assert data["status"] == "FAILED" and "GPU memory" in data["explanation"]
     status, data = await call(client, "POST", "/friendli/endpoint/status", secrets, json={"endpoint_id": "nope"})
-    assert status == 502 and "endpoint id" in data["error"]
+    assert status == 404 and data["kind"] == "not_found" and data["endpoint_id"] == "nope"
+    assert data["error"].startswith("no endpoint nope for this API key") and "HTTP" not in data["error"]
     monkeypatch.setenv("FRIENDLI_TOKEN", "flp_wrong-key-1234")
     status, data = await call(client, "POST", "/friendli/endpoint/status", secrets + ("flp_wrong-key-1234",),
                               json={"endpoint_id": "test-endpoint"})

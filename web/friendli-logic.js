@@ -133,6 +133,9 @@ function optional(data) {
   if (failed.length) out.failed = failed;
   if (typeof data.warning === "string" && data.warning.trim()) out.warning = data.warning;
   if ("eta" in data) out.eta = num(data.eta) || null; // null (or 0): no estimate yet
+  if (out.eta) out.etaLate = Math.max(num(data.eta_p90) ?? 0, out.eta); // past this (the 90th percentile): late
+  if (num(data.at_endpoint) !== null) out.atEndpoint = data.at_endpoint; // the lone request's time at the endpoint
+  if (int(data.unanswered)) out.unanswered = int(data.unanswered);
   if (num(data.endpoint_s) !== null) out.endpointS = data.endpoint_s;
   if (num(data.cost) !== null) out.cost = data.cost;
   const retry = data.retry;
@@ -173,16 +176,25 @@ export function settle(state, now) {
 }
 
 const ETA_CAP = 0.95;
+const LATE_MARGIN = 0.5; // seconds past the 90th percentile before "taking longer than usual" (as the server)
+
+/** Seconds the lone request has been at the endpoint, ticking between events; null when it is not there. */
+function atEndpointAt(state, now) {
+  if (!Number.isFinite(state?.atEndpoint)) return null;
+  if (!isTicking(state) || !Number.isFinite(now)) return state.atEndpoint;
+  return state.atEndpoint + Math.max(0, now - state.receivedAt) / 1000;
+}
 
 /** Whether the bar shows a single running request: by its ETA when one is known, animated otherwise. */
 function singleRunning(state) {
   return !!state && state.state === "running" && state.total === 1 && state.done === 0;
 }
 
-/** Share of the work finished, 0..1: images done, or for one image elapsed / ETA (at most 95 %). */
+/** Share of the work finished, 0..1: images done, or for one image its time at the endpoint / the median
+ * answer time of its kind (at most 95 %; 0 until it is sent). */
 export function progressFraction(state, now) {
   if (!state || !state.total) return state && state.state === "done" ? 1 : 0;
-  if (singleRunning(state) && state.eta) return Math.min(ETA_CAP, elapsedAt(state, now) / state.eta);
+  if (singleRunning(state) && state.eta) return Math.min(ETA_CAP, (atEndpointAt(state, now) ?? 0) / state.eta);
   return Math.min(1, state.done / state.total);
 }
 
@@ -239,9 +251,9 @@ export function formatSpan(seconds, lang = "en") {
   return t("time.dh", { d: Math.floor(s / 86400), h: Math.floor((s % 86400) / 3600) });
 }
 
-/** "≈ $0.03" for an estimate in USD ("< $0.01" below a cent). */
+/** "≈ $0.03" for an estimate in USD ("< $0.01" below a cent, nothing for none). */
 export function costText(usd) {
-  if (!Number.isFinite(usd) || usd < 0) return "";
+  if (!Number.isFinite(usd) || usd <= 0) return "";
   if (usd > 0 && usd < 0.01) return "< $0.01";
   return `≈ $${usd >= 1000 ? usd.toFixed(0) : usd.toFixed(2)}`;
 }
@@ -270,12 +282,15 @@ function retryText(state, now, lang) {
   return parts.join(" · ");
 }
 
-/** "~12 s left" for one image whose endpoint has an ETA; "taking longer than usual" past it. */
+/** For one image at the endpoint whose kind of request has answered before: "~12 s left" counting down from
+ * the median answer time, "almost done" past it, "taking longer than usual" only past the 90th percentile. */
 function etaText(state, now, lang) {
-  if (!singleRunning(state) || !state.eta) return "";
+  const at = atEndpointAt(state, now);
+  if (!singleRunning(state) || !state.eta || at === null) return "";
   const t = translator(lang);
-  const left = state.eta - elapsedAt(state, now);
-  return left >= 1 ? t("progress.eta", { time: formatSeconds(left, lang) }) : t("progress.etaLate");
+  if (at > state.etaLate + LATE_MARGIN) return t("progress.etaLate");
+  const left = state.eta - at;
+  return left >= 1 ? t("progress.eta", { time: formatSeconds(left, lang) }) : t("progress.etaSoon");
 }
 
 /** The advisory from the server: the known English phrase translated, anything else as it came. */
@@ -313,12 +328,13 @@ export function progressLines(state, now, lang = "en") {
   if (running && state.throttled) parts.push(t("progress.throttled", { n: state.throttled }));
   if (state.reused) parts.push(t("progress.reused", { n: state.reused }));
   if (state.state === "cancelled") parts.push(t("progress.cancelled"));
+  if (state.state === "cancelled" && state.unanswered) parts.push(t("progress.unanswered", { n: state.unanswered }));
 
   const cost = [];
   if (state.stored) cost.push(t("progress.stored"));
-  else if (state.endpointS !== undefined) {
+  else if (state.endpointS > 0) { // nothing before the endpoint got anything: no "0.0 s · ≈ $0.00"
     cost.push(t("progress.endpointTime", { time: formatDuration(state.endpointS, lang) }));
-    if (state.cost !== undefined) cost.push(costText(state.cost));
+    if (costText(state.cost)) cost.push(costText(state.cost));
   }
   if (running && (state.endpointState || state.waking)) cost.push(t("progress.wakingBilled"));
   if (state.advisory) cost.push(advisoryText(state.advisory, lang));
@@ -342,12 +358,18 @@ export function progressLines(state, now, lang = "en") {
   return lines;
 }
 
-/** The confirmation asked before a large run (`friendli.confirm` {id, node, requests, message}). */
+/** The confirmation asked before a large run (`friendli.confirm` {id, node, requests, estimate, message}); with
+ * an estimate (recent answers of the endpoint), the endpoint time it will likely take and its cost. */
 export function confirmText(data, lang = "en") {
   const t = translator(lang);
   const n = Number.isInteger(data?.requests) && data.requests > 0 ? data.requests : null;
   if (n === null) return { title: t("confirm.title"), message: String(data?.message ?? t("confirm.title")) };
-  return { title: t("confirm.title"), message: t("confirm.message", { n }) };
+  const seconds = num(data?.estimate?.seconds);
+  if (seconds === null) return { title: t("confirm.title"), message: t("confirm.message", { n }) };
+  const time = formatSeconds(Math.max(1, seconds), lang);
+  const cost = costText(num(data.estimate.cost) ?? 0);
+  return { title: t("confirm.title"),
+    message: cost ? t("confirm.estimateCost", { n, time, cost }) : t("confirm.estimate", { n, time }) };
 }
 
 /** A `friendli.confirm` event's data checked, or null (the id is what the answer names). */
@@ -355,7 +377,10 @@ export function parseConfirm(data) {
   if (!data || typeof data !== "object") return null;
   const { id } = data;
   if (!((typeof id === "string" && id && id.length <= 200) || Number.isInteger(id))) return null;
-  return { id, node: data.node == null ? "" : String(data.node), requests: data.requests, message: data.message };
+  const guess = data.estimate && typeof data.estimate === "object" ? data.estimate : null;
+  const estimate = guess && num(guess.seconds) !== null ? { seconds: guess.seconds, cost: num(guess.cost) } : null;
+  return { id, node: data.node == null ? "" : String(data.node), requests: data.requests, estimate,
+    message: data.message };
 }
 
 /** Tone of the node text: "error" for failures, "busy" while running, "warn" after a success that kept
@@ -413,6 +438,9 @@ export function statusLine(status, lang = "en") {
 /** The message of an error answer ({"error": ...}) or a generic one with the HTTP status. */
 export function errorMessage(httpStatus, body, lang = "en") {
   if (body && typeof body.error === "string" && isNoKeyError(body.error)) return translator(lang)("endpoint.noKey");
+  if (body?.kind === "not_found" && typeof body.endpoint_id === "string" && body.endpoint_id) {
+    return translator(lang)("endpoint.notFound", { id: clip(body.endpoint_id, 80) });
+  }
   if (body && typeof body.error === "string" && body.error) return body.error;
   return translator(lang)("server.http", { status: httpStatus });
 }

@@ -117,7 +117,9 @@ test("the new progress fields render in each language (ETA, retries with causes,
     { ...base, eta: 20, endpoint_s: 3.5, cost: 0.02, limit: 8 },
     { ...base, retry: { attempt: 2, max: 5, cause: "connection refused", wait: 4 }, endpoint_state: "AWAKING" },
     ...["connection dropped", "timeout", "DNS", "TLS", "proxy"].map((cause) => ({ ...base, retry: { attempt: 1, max: 5, cause } })),
-    { ...base, eta: 1, advisory: "status unknown · sending anyway" },
+    { ...base, eta: 1, eta_p90: 1.2, at_endpoint: 2, advisory: "status unknown · sending anyway" },
+    { ...base, eta: 20, at_endpoint: 19.5 },
+    { ...base, state: "cancelled", unanswered: 2, endpoint_s: 3, cost: 0.5 },
     { ...base, state: "done", done: 1, stored: true, seeds: [1] },
     { ...base, state: "error", kept: 3, message: "x" },
     { ...base, state: "error", kept: 1, message: "x" },
@@ -130,7 +132,9 @@ test("the new progress fields render in each language (ETA, retries with causes,
       for (const text of lines) assert.doesNotMatch(text, /\{\w+\}|\b(progress|state|phase|time|cause|status)\.\w+/, `${lang}: ${text}`);
     }
     const t = translator(lang);
-    const [eta, retry, dropped, , , , , late, stored, kept, keptOne] = rendered[lang];
+    const [eta, retry, dropped, , , , , late, soon, cancelled, stored, kept, keptOne] = rendered[lang];
+    assert.ok(soon[0].endsWith(t("progress.etaSoon")), soon[0]);
+    assert.ok(cancelled[0].endsWith(`${t("progress.cancelled")} · ${t("progress.unanswered", { n: 2 })}`), cancelled[0]);
     assert.ok(eta[0].includes(t("progress.limit", { n: 8 })), eta[0]);
     assert.ok(eta[1].startsWith(t("progress.endpointTime", { time: "" }).trim().split(" ")[0]), eta[1]);
     assert.ok(retry[0].includes(t("cause.refused")) && retry[1].includes(t("progress.wakingBilled")), retry.join("|"));

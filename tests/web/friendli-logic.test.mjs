@@ -95,6 +95,12 @@ test("statusLine never needs more than the hint", () => {
 test("errorMessage", () => {
   assert.equal(errorMessage(400, { error: "token: too short" }), "token: too short");
   assert.equal(errorMessage(500, null), "The server answered HTTP 500.");
+  // Test connection with an unknown endpoint: what to check, in the user's language, no "HTTP 404:" (issue 24)
+  const missing = { error: "no endpoint ep9 for this API key and team. …", kind: "not_found", endpoint_id: "ep9" };
+  assert.equal(errorMessage(404, missing),
+    "No endpoint ep9 for this API key and team. Check the id in Friendli Suite > Endpoints, and the team setting.");
+  assert.ok(errorMessage(404, missing, "ja").startsWith("この API キーとチームにはエンドポイント ep9 がありません"));
+  assert.doesNotMatch(errorMessage(404, missing, "ko"), /HTTP/);
 });
 
 test("settle stops the clock of a run that ended without a final event", () => {
@@ -203,14 +209,28 @@ test("panel lines: store, endpoint test, trusted hosts", () => {
 // ---- issue 17: ETA, endpoint time and cost, limits, retries with causes, the result store, confirmation ----
 
 test("one image: an ETA moves the bar (at most 95 %) and counts down; none known: an animated bar", () => {
-  const s = applyProgress(null, ev({ done: 0, total: 1, elapsed: 2, eta: 12 }), 1000);
+  // 3 s into the run, 2 s of it at the endpoint; its kind answers in 12 s (median), 15 s (90th percentile)
+  const s = applyProgress(null, ev({ done: 0, total: 1, elapsed: 3, eta: 12, eta_p90: 15, at_endpoint: 2 }), 1000);
   assert.equal(barMode(s), "determinate");
   assert.equal(progressFraction(s, 1000), 2 / 12);
   assert.equal(progressFraction(s, 5000), 6 / 12); // the clock ticks between events
   assert.equal(progressFraction(s, 60000), 0.95); // past the ETA: never full before it is done
-  assert.deepEqual(progressLines(s, 1000), ["0/1 done · 2.0 s · ~10 s left"]);
-  assert.deepEqual(progressLines(s, 8600), ["0/1 done · 9.6 s · ~3 s left"]);
-  assert.deepEqual(progressLines(s, 13000), ["0/1 done · 14.0 s · taking longer than usual"]);
+  assert.deepEqual(progressLines(s, 1000), ["0/1 done · 3.0 s · ~10 s left"]);
+  assert.deepEqual(progressLines(s, 8600), ["0/1 done · 10.6 s · ~3 s left"]);
+  assert.deepEqual(progressLines(s, 10000), ["0/1 done · 12.0 s · ~1 s left"]);
+  assert.deepEqual(progressLines(s, 14000), ["0/1 done · 16.0 s · almost done"]); // past the median, not the p90
+  assert.deepEqual(progressLines(s, 14400), ["0/1 done · 16.4 s · almost done"]); // within half a second of it
+  assert.deepEqual(progressLines(s, 14600), ["0/1 done · 16.6 s · taking longer than usual"]);
+  assert.equal(progressLines(s, 14600, "ko")[0], "0/1 완료 · 16.6초 · 평소보다 오래 걸리는 중");
+  assert.equal(progressLines(s, 14000, "ja")[0].split(" · ").at(-1), "まもなく完了");
+  // the issue's case: a 2-3 s request is not "late" at 1.6-2.3 s
+  const usual = applyProgress(null, ev({ done: 0, total: 1, elapsed: 1.6, eta: 2.4, eta_p90: 3, at_endpoint: 1.5 }), 0);
+  assert.deepEqual(progressLines(usual, 0), ["0/1 done · 1.6 s · almost done"]); // 0.9 s left
+  assert.doesNotMatch(progressLines(usual, 800)[0], /longer/);
+  // not yet at the endpoint (encoding, waking, waiting for a slot, between retries): no countdown, an empty bar
+  const waiting = applyProgress(null, ev({ done: 0, total: 1, elapsed: 2, eta: 12, eta_p90: 15 }), 0);
+  assert.deepEqual(progressLines(waiting, 0), ["0/1 done · 2.0 s"]);
+  assert.equal(progressFraction(waiting, 5000), 0);
   const unknown = applyProgress(null, ev({ done: 0, total: 1, elapsed: 2, eta: null }), 0);
   assert.equal(barMode(unknown), "indeterminate");
   assert.equal(progressFraction(unknown, 0), 0);
@@ -231,12 +251,14 @@ test("endpoint time and its cost estimate, on the running and the final line", (
   assert.deepEqual(progressLines(s, 0), ["3/8 done · 12.4 s", "endpoint time 12.4 s · ≈ $0.03"]);
   const done = applyProgress(null, ev({ state: "done", done: 8, endpoint_s: 130, cost: null, seeds: [1] }), 0);
   assert.deepEqual(progressLines(done, 0), ["8/8 done · 12.4 s", "endpoint time 2 min 10 s", "seed 1"]);
-  assert.deepEqual(progressLines(applyProgress(null, ev({ endpoint_s: 0 }), 0), 0),
-    ["3/8 done · 12.4 s", "endpoint time 0.0 s"]);
+  assert.deepEqual(progressLines(applyProgress(null, ev({ endpoint_s: 0, cost: 0 }), 0), 0), ["3/8 done · 12.4 s"]);
+  // tiny sums while the endpoint works: "< $0.01", never "≈ $0.00"
+  assert.deepEqual(progressLines(applyProgress(null, ev({ endpoint_s: 0.4, cost: 0.0004 }), 0), 0),
+    ["3/8 done · 12.4 s", "endpoint time 0.4 s · < $0.01"]);
   assert.deepEqual(progressLines(applyProgress(null, ev({ endpoint_s: -3, cost: -1 }), 0), 0), ["3/8 done · 12.4 s"]);
   assert.equal(costText(0.0312), "≈ $0.03");
   assert.equal(costText(0.004), "< $0.01");
-  assert.equal(costText(0), "≈ $0.00");
+  assert.equal(costText(0), "");
   assert.equal(costText(12.5), "≈ $12.50");
   assert.equal(costText(NaN), "");
   const ko = progressLines(s, 0, "ko");
@@ -248,7 +270,7 @@ test("the result store: no endpoint time; waking is billed; the endpoint limit; 
   assert.deepEqual(progressLines(stored, 0),
     ["8/8 done · 12.4 s · 8 reused", "from the result store · no endpoint time", "seed 3"]);
   const waking = applyProgress(null, ev({ endpoint_state: "AWAKING", endpoint_s: 0, cost: 0 }), 0);
-  assert.deepEqual(progressLines(waking, 0)[1], "endpoint time 0.0 s · ≈ $0.00 · waking time is billed");
+  assert.deepEqual(progressLines(waking, 0)[1], "waking time is billed");
   const limited = applyProgress(null, ev({ limit: 8 }), 0);
   assert.deepEqual(progressLines(limited, 0), ["3/8 done · 12.4 s · 8 in flight (endpoint limit)"]);
   assert.deepEqual(progressLines(applyProgress(null, ev({ state: "done", limit: 8 }), 0), 0), ["3/8 done · 12.4 s"]);
@@ -334,7 +356,12 @@ test("the no-key error from the server becomes the UI's words", () => {
 
 test("the confirmation asked before a large run", () => {
   assert.deepEqual(parseConfirm({ id: "c1", node: 12, requests: 64, message: "This run sends 64 requests" }),
-    { id: "c1", node: "12", requests: 64, message: "This run sends 64 requests" });
+    { id: "c1", node: "12", requests: 64, estimate: null, message: "This run sends 64 requests" });
+  assert.deepEqual(parseConfirm({ id: "c1", requests: 64, estimate: { seconds: 80, cost: 0.4 } }).estimate,
+    { seconds: 80, cost: 0.4 });
+  for (const estimate of [null, 5, { seconds: -1 }, { seconds: "80" }, { cost: 1 }]) {
+    assert.equal(parseConfirm({ id: "c1", requests: 64, estimate }).estimate, null);
+  }
   assert.equal(parseConfirm({ id: 7 }).id, 7);
   for (const bad of [null, "x", {}, { id: "" }, { id: 1.5 }, { id: "x".repeat(201) }]) assert.equal(parseConfirm(bad), null);
   const en = confirmText({ id: "c1", requests: 64 });
@@ -343,6 +370,14 @@ test("the confirmation asked before a large run", () => {
     "이번 실행은 엔드포인트에 요청 64개를 보냅니다(GPU 시간 과금). 보낼까요?");
   // no count: the server's English text
   assert.equal(confirmText({ id: "c1", message: "Send them?" }).message, "Send them?");
+  // with the endpoint's recent answers: the likely endpoint time, and its cost when a price is set
+  assert.equal(confirmText({ id: "c1", requests: 64, estimate: { seconds: 80.4, cost: 0.42 } }).message,
+    "This run sends 64 requests to the endpoint (billed GPU time): about 1 min 21 s of endpoint time, ≈ $0.42, " +
+    "judging by its recent answers. Send them?");
+  assert.equal(confirmText({ id: "c1", requests: 64, estimate: { seconds: 12, cost: null } }, "ko").message,
+    "이번 실행은 엔드포인트에 요청 64개를 보냅니다(GPU 시간 과금). 최근 응답으로 보아 엔드포인트 시간은 약 12초입니다. 보낼까요?");
+  assert.match(confirmText({ id: "c1", requests: 9, estimate: { seconds: 0.2, cost: 0.00001 } }, "ja").message,
+    /約 1 秒（< \$0\.01）/);
 });
 
 test("badge colours follow the palette; the advanced toggle's label", () => {
