@@ -220,6 +220,15 @@ export function findNodeByExecutionId(graph, id) {
   return node;
 }
 
+/** The title ComfyUI's error dialog (and Issues tab) should give a failed Friendli node: its title on the canvas (the
+ * translated display name, or the artist's own) instead of the class name the host sends as `node_type`; null for
+ * other nodes or a node not found. */
+export function errorTitle(detail, graph) {
+  if (!detail || !FRIENDLI_NODES.includes(detail.node_type)) return null;
+  const title = findNodeByExecutionId(graph, detail.node_id)?.title;
+  return typeof title === "string" && title.trim() ? clip(title, 80) : null;
+}
+
 /** "seeds 1, 2, 3 … (+5)" — the first few seeds of a finished run. */
 export function seedsText(seeds, lang = "en") {
   if (!seeds || !seeds.length) return "";

@@ -6,7 +6,7 @@ import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import {
   ADVANCED_WIDGETS, FRIENDLI_NODES, PAID_COLORS, PICKER_NODES, PICKER_WIDGET, RUN_NODES, advancedLabel, applyProgress,
-  badgeColors, barMode, compactValues, confirmText, endpointLine, endpointRow, endpointTone, errorMessage,
+  badgeColors, barMode, compactValues, confirmText, endpointLine, endpointRow, endpointTone, errorMessage, errorTitle,
   filterEndpoints, findNodeByExecutionId, isTicking, parseConfirm, parseEndpointList, pickerIndex,
   pickerNote, pickerRequest, progressFraction, progressLines, progressTone, settingDeclarations, settle, statusLine,
   storeLine, teamError, tokenError,
@@ -764,6 +764,19 @@ function tellLocale() {
   if (lang === toldLocale) return;
   toldLocale = lang;
   call("/friendli/preferences", "POST", { locale: lang }).catch(() => { toldLocale = null; });
+}
+
+// ComfyUI titles a node's error with its class name ("FriendliImageEdit", execution_error's node_type): a Friendli
+// node's error carries its title on the canvas instead, set before any listener (the dialog, the Issues tab) reads it.
+if (typeof api.dispatchCustomEvent === "function") {
+  const dispatchCustomEvent = api.dispatchCustomEvent.bind(api);
+  api.dispatchCustomEvent = (type, detail) => {
+    if (type === "execution_error") {
+      const title = errorTitle(detail, app.rootGraph ?? app.graph);
+      if (title) detail.node_type = title;
+    }
+    return dispatchCustomEvent(type, detail);
+  };
 }
 
 app.registerExtension({

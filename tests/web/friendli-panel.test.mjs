@@ -76,8 +76,10 @@ globalThis.__friendliFake = {
       return { ok: status < 400, status, json: async () => body };
     },
     addEventListener(type, fn) { (apiListeners[type] ??= []).push(fn); },
+    dispatchCustomEvent(type, detail) { dispatched.push([type, { ...detail }]); return true; },
   },
 };
+const dispatched = []; // what ComfyUI's listeners receive
 
 const settle = async () => { for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r)); };
 const PREFS = { trusted_hosts: ["proxy.example.com"], max_in_flight: 8, wake_on_queue: true, result_store: true,
@@ -485,4 +487,20 @@ test("trusted hosts: 'http://bad host' is one bad entry, refused in the UI langu
     assert.equal(message.dataset.tone, "error");
     assert.ok(message.textContent.includes("http://bad host") && message.textContent.includes(words), message.textContent);
   }
+});
+
+test("a Friendli node's error is titled with the node's title, not its class name (issue 24)", () => {
+  root5.title = "Friendli 이미지 편집";
+  inner5.title = "My edit";
+  globalThis.__friendliFake.app.rootGraph = graph({ 5: root5, 12: { id: 12, subgraph: graph({ 5: inner5 }) } });
+  const { api } = globalThis.__friendliFake;
+  api.dispatchCustomEvent("execution_error", { node_id: "5", node_type: "FriendliImageEdit", exception_message: "x" });
+  api.dispatchCustomEvent("execution_error", { node_id: "12:5", node_type: "FriendliImageGenerate" });
+  api.dispatchCustomEvent("execution_error", { node_id: "5", node_type: "KSampler" }); // not ours: as it came
+  api.dispatchCustomEvent("execution_error", { node_id: "99", node_type: "FriendliImageEdit" }); // not found: as it came
+  api.dispatchCustomEvent("executed", { node: "5", node_type: "FriendliImageEdit" });
+  assert.deepEqual(dispatched.slice(-5).map(([type, d]) => [type, d.node_type]), [
+    ["execution_error", "Friendli 이미지 편집"], ["execution_error", "My edit"], ["execution_error", "KSampler"],
+    ["execution_error", "FriendliImageEdit"], ["executed", "FriendliImageEdit"]]);
+  assert.equal(dispatched.at(-5)[1].exception_message, "x");
 });
