@@ -263,6 +263,7 @@ def run_bulk(prog: str, args: argparse.Namespace, client: FriendliImageClient, e
         total, everything = plan(entries, outputs.name, shard)
     else:
         total = everything = total if total is not None else sum(1 for _ in entries)  # missing files
+    non_images = getattr(entries, "non_images", 0)  # of the whole listing (a stopped run walks only part again)
     if args.seed is not None and everything and args.seed + everything - 1 > SEED_MAX:
         raise FriendliInputError("seed", f"{args.seed} + {everything - 1} (one more per input) passes {SEED_MAX}; "
                                  f"give a seed of at most {max(SEED_MAX - everything + 1, 0)}")
@@ -278,14 +279,15 @@ def run_bulk(prog: str, args: argparse.Namespace, client: FriendliImageClient, e
             if not in_shard(entry.rel, shard):
                 continue
             planned = outputs.planned(entry)
+            seed = None if args.seed is None else args.seed + entry.index
             if planned is not None and not args.overwrite and planned.exists():
                 progress.count("skipped")
-                report.line(entry, planned, "skipped")
+                report.line(entry, planned, "skipped", seed)
                 continue
             image = (lambda source=entry.source: read(source)) if read and entry.source is not None else None
             if progress.first_sent is None:
                 progress.first_sent = time.monotonic()
-            yield Item(entry, image, None if args.seed is None else args.seed + entry.index)
+            yield Item(entry, image, seed)
 
     run = None
     try:
@@ -297,7 +299,7 @@ def run_bulk(prog: str, args: argparse.Namespace, client: FriendliImageClient, e
         report.close()
         if progress.live:
             sys.stderr.write("\r\033[K")
-    summary = progress.summary(prog, getattr(entries, "non_images", 0), run)
+    summary = progress.summary(prog, non_images, run)
     if progress.failed and progress.single:
         raise progress.last_error  # a run of one fails as one request does  # type: ignore[misc]
     if progress.failed:

@@ -113,7 +113,9 @@ def test_rerun_sends_nothing_and_overwrite_redoes(cli, online, tmp_path):
     first = {name: (out / name).read_bytes() for name in outputs(out)}
     assert cli.main([*argv, "--report", str(tmp_path / "r.jsonl")]) == 0
     assert len(online.requests) == 4  # 0 requests on the re-run
-    assert [line["status"] for line in report(tmp_path / "r.jsonl")] == ["skipped"] * 4
+    lines = report(tmp_path / "r.jsonl")
+    assert [(line["status"], line["seed"]) for line in lines] == [("skipped", 3 + i) for i in range(4)]
+    assert lines[0]["output"] == str(out / "img00.png") and lines[0]["endpoint_seconds"] is None
     (out / "img02.png").unlink()
     assert cli.main(argv) == 0 and len(online.requests) == 5
     assert online.requests[-1].body["seed"] == 5  # the same seed as the first time (3 + its index 2)
