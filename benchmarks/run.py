@@ -141,6 +141,8 @@ def print_budget(result: dict) -> None:
                  mib(r["budget_peak_bytes"]),
                  f"within 5 % of off ({100 * normal['difference']:+.1f} %), peak < budget" if i == 0 else "—",
                  verdict(normal["pass"]) if i == 0 else "—"] for i, r in enumerate(normal["rows"])]))
+    if "peak" in result:
+        emit(budget_bench.peak_table(result["peak"]))
 
 
 def print_crop(result: dict) -> None:
