@@ -79,11 +79,13 @@ WIDTH, HEIGHT = 96, 64  # the input/example.png every host gets
 
 
 @contextmanager
-def running_host(base: Path, emulator_url: str, extra_nodes: dict[str, str] | None = None) -> Iterator["Host"]:
-    """ComfyUI with ``--base-directory base`` holding our pack (symlinked), ``extra_nodes`` (folder -> its
-    __init__.py), an example.png, and the result store off (these tests mean to reach the endpoint)."""
+def running_host(base: Path, emulator_url: str, extra_nodes: dict[str, str] | None = None,
+                 pack: Path = ROOT) -> Iterator["Host"]:
+    """ComfyUI with ``--base-directory base`` holding our pack (``pack``, default the checkout, symlinked),
+    ``extra_nodes`` (folder -> its __init__.py), an example.png, and the result store off (these tests mean
+    to reach the endpoint)."""
     (base / "custom_nodes").mkdir(parents=True, exist_ok=True)
-    (base / "custom_nodes" / "comfyui-friendli").symlink_to(ROOT, target_is_directory=True)
+    (base / "custom_nodes" / "comfyui-friendli").symlink_to(pack, target_is_directory=True)
     for folder, code in (extra_nodes or {}).items():
         (base / "custom_nodes" / folder).mkdir()
         (base / "custom_nodes" / folder / "__init__.py").write_text(code)

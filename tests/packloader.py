@@ -15,11 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 
 
-def load_pack(name: str | None = None) -> ModuleType:
-    """Import the repo root (its __init__.py) as the package ``name`` (a fresh random name if None)."""
+def load_pack(name: str | None = None, root: Path = ROOT) -> ModuleType:
+    """Import the folder ``root`` (its __init__.py; default the repo root) as the package ``name`` (a fresh
+    random name if None)."""
     name = name or f"custom_node_friendli_{uuid.uuid4().hex[:8]}"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "__init__.py",
-                                                  submodule_search_locations=[str(ROOT)])
+    spec = importlib.util.spec_from_file_location(name, root / "__init__.py",
+                                                  submodule_search_locations=[str(root)])
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
