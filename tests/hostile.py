@@ -139,16 +139,25 @@ def stream_forever(conn: socket.socket, status: int, stop: Callable[[], bool], c
             time.sleep(pause)
 
 
+def _flushed(compressor, data: bytes) -> bytes:
+    """``data`` deflated up to a full flush: a run of blocks that refers to nothing before it, so the same
+    bytes can follow themselves any number of times (compressing a 1 GB bomb takes seconds; repeating its
+    1 MiB unit, milliseconds)."""
+    return compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+
 @lru_cache(maxsize=None)
 def gzip_bomb(size: int = 1536 * 1024 * 1024) -> bytes:
-    """``size`` bytes of spaces inside a JSON-looking answer, gzip-compressed (about 1.5 MB)."""
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
-    out = [compressor.compress(b'{"data": "')]
-    block = b" " * (1 << 20)
-    for _ in range(size >> 20):
-        out.append(compressor.compress(block))
-    out.append(compressor.flush())
-    return b"".join(out)
+    """``size`` bytes of spaces inside a JSON-looking answer, gzip-compressed (about 1.5 MB; a valid gzip
+    member, CRC and length included)."""
+    head, block, count = b'{"data": "', b" " * (1 << 20), size >> 20
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    start, unit = _flushed(deflate, head), _flushed(deflate, block)
+    crc = zlib.crc32(head)
+    for _ in range(count):
+        crc = zlib.crc32(block, crc)
+    return (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + start + unit * count + deflate.flush()
+            + struct.pack("<II", crc, (len(head) + count * len(block)) & 0xFFFFFFFF))
 
 
 @lru_cache(maxsize=None)
@@ -156,9 +165,12 @@ def huge_png(width: int = 13000, height: int = 13000) -> bytes:
     """A valid single-colour RGB PNG of the given size (a few hundred KB: rows of zeros compress well)."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    raw = zlib.compressobj(9)
     row = b"\x00" + b"\x00" * (width * 3)
-    idat = b"".join(raw.compress(row) for _ in range(height)) + raw.flush()
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    unit, adler = _flushed(deflate, row), 1
+    for _ in range(height):
+        adler = zlib.adler32(row, adler)
+    idat = b"\x78\xda" + unit * height + deflate.flush() + struct.pack(">I", adler)  # a zlib stream
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
 
