@@ -29,8 +29,10 @@ from hostile import (HostileServer, b64_answer, client_for, edit, edits, gzip_bo
 
 def test_h1_a_workflow_host_never_gets_the_key_even_with_an_env_base_url(nodes, online, client_pkg):
     with HostileServer(no_status(lambda conn, r: respond(conn, 200, b"{}"))) as evil:
-        endpoint = nodes.endpoint.FriendliEndpoint().build("dedicated", "test-endpoint", "", evil.base_url, "")[0]
-        with pytest.raises(client_pkg.FriendliConfigError, match="Trusted hosts"):
+        with pytest.raises(client_pkg.FriendliConfigError, match="Trusted hosts"):  # the Friendli Endpoint node
+            nodes.endpoint.FriendliEndpoint().build("dedicated", "test-endpoint", "", evil.base_url, "")
+        endpoint = nodes.endpoint.Endpoint("dedicated", "test-endpoint", "", evil.base_url, "")
+        with pytest.raises(client_pkg.FriendliConfigError, match="Trusted hosts"):  # and the run, all the same
             asyncio.run(nodes.edit.FriendliImageEdit().edit(
                 batch(1), "p", "test-endpoint", 20, -1.0, 1, "png", endpoint=endpoint))
         assert evil.requests == []  # nothing reached it, no Authorization header anywhere
