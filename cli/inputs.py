@@ -71,17 +71,28 @@ class Listing:
                                      "or @MANIFEST)")
 
     def _walk(self, folder: str, prefix: str) -> Iterator[tuple[str, str]]:
+        names: list[str] = []  # ~70 bytes a name: the one directory's listing, to sort it
+        folders: set[str] = set()
+        others: set[str] = set()  # neither a folder nor a file (a broken link, a socket …)
         try:
             with os.scandir(folder) as it:
-                entries = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in it if not e.name.startswith("."))
+                for e in it:
+                    if e.name.startswith("."):
+                        continue
+                    names.append(e.name)
+                    if e.is_dir(follow_symlinks=False):
+                        folders.add(e.name)
+                    elif not e.is_file():
+                        others.add(e.name)
         except OSError as exc:
             raise FriendliInputError("INPUT", f"cannot list the folder {folder!r}: {exc.strerror}") from None
-        for name, is_dir in entries:
+        names.sort()
+        for name in names:
             path = os.path.join(folder, name)
-            if is_dir:
+            if name in folders:
                 if os.path.realpath(path) != self.exclude:
                     yield from self._walk(path, f"{prefix}{name}/")
-            elif name.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(path):
+            elif name.lower().endswith(IMAGE_SUFFIXES) and name not in others:
                 yield path, prefix + name
             else:
                 self.non_images += 1
