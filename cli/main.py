@@ -71,7 +71,8 @@ def add_service_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--read-timeout", type=_positive(float), default=600.0, help="seconds to wait for an answer (default 600)")
     p.add_argument("--no-store", action="store_true",
                    help="don't answer a repeated seeded request from the local result store (~/.cache/comfyui-friendli)")
-    p.add_argument("--quiet", "-q", action="store_true", help="print only the written paths")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the written paths (with --out-dir: no "
+                   "progress line and no summary unless something failed)")
 
 
 def build_parser() -> argparse.ArgumentParser:
