@@ -132,7 +132,7 @@ def test_the_countdown_and_late_words(progress, monkeypatch):
     assert "~3 s left" not in progress.BatchProgress(2, None).text()  # batches: no lone-request countdown
 
 
-def test_the_ten_latest_answers_at_most_twenty_count(progress):
+def test_only_the_twenty_latest_answers_count(progress):
     key = progress.timing_key("http://e", "ep", "", "edit", 20, None)
     for _ in range(30):
         progress.record_answer(key, 9.0)
@@ -212,7 +212,6 @@ def test_no_estimate_before_any_answer(pack):
 def test_each_setup_problem_once_in_every_language(nodes, pack):
     """The host repeats the message under each named input: one named input, both problems in it, once each,
     with the same number of lines in every language the pack ships."""
-    messages = importlib.import_module(pack.__name__ + ".nodes.messages")
     prefs = importlib.import_module(pack.__name__ + ".client.prefs")
     path = importlib.import_module(pack.__name__ + ".nodes.host").user_folder() / prefs.FILE_NAME
     langs = sorted(p.name for p in (ROOT / "locales").iterdir() if (p / "errors.json").exists())
@@ -228,7 +227,6 @@ def test_each_setup_problem_once_in_every_language(nodes, pack):
         assert text.count("endpoint_id is empty") == 1 and text.count("No Friendli API key is set") == 1
         if lang != "en":
             assert lines[0] == titles["empty_endpoint"] and lines[2] == titles["no_key"]
-        assert messages.titles.cache_info() is not None
 
 
 def test_an_empty_prompt_is_told_at_run_naming_the_field(nodes, online, client_pkg):
