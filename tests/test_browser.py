@@ -758,7 +758,6 @@ def test_empty_endpoint_id_is_refused_when_queued(comfy, emulator, artifacts, vu
     # issue 24: the problem once, on its own field (not again under prompt)
     assert [e["extra_info"]["input_name"] for e in entries] == ["endpoint_id"], entries
     assert entries[0]["details"].count("endpoint_id is empty") == 1
-    assert report["shown"].count("Friendli Suite > Endpoints") == 1, report["shown"]
     assert EDIT_NODE in (report["node_errors"] or {}), report["node_errors"]  # the node is marked
     assert EMPTY_ENDPOINT_TITLE[lang] in report["shown"] and "Friendli Suite > Endpoints" in report["shown"], report
     assert emulator.requests == []
