@@ -264,6 +264,9 @@ def run_bulk(prog: str, args: argparse.Namespace, client: FriendliImageClient, e
     else:
         total = everything = total if total is not None else sum(1 for _ in entries)  # missing files
     non_images = getattr(entries, "non_images", 0)  # of the whole listing (a stopped run walks only part again)
+    if not everything:
+        raise FriendliInputError("INPUT", f"no images found ({non_images} other files); a folder gives its png, "
+                                 "jpg, jpeg and webp files")
     if args.seed is not None and everything and args.seed + everything - 1 > SEED_MAX:
         raise FriendliInputError("seed", f"{args.seed} + {everything - 1} (one more per input) passes {SEED_MAX}; "
                                  f"give a seed of at most {max(SEED_MAX - everything + 1, 0)}")

@@ -223,6 +223,13 @@ def test_two_inputs_writing_one_output_are_refused_naming_both(cli, online, tmp_
     assert str(c) in capsys.readouterr().err and not online.requests
 
 
+def test_a_folder_without_images_is_refused(cli, online, tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "readme.txt").write_text("no pictures here")
+    assert cli.main([str(tmp_path / "in"), "--out-dir", str(tmp_path / "out"), *ARGS]) == 2
+    assert "no images found (1 other files)" in capsys.readouterr().err and not online.requests
+
+
 def test_folders_need_out_dir(cli, online, tmp_path, capsys):
     images_in(tmp_path / "in", 1)
     assert cli.main([str(tmp_path / "in"), "--each", *ARGS]) == 2
