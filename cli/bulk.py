@@ -298,6 +298,7 @@ def run_bulk(prog: str, args: argparse.Namespace, client: FriendliImageClient, e
             progress.run = run
             for result in run:
                 _finish(result, outputs, report, progress, args.quiet)
+                del result  # written: hold it no longer while the next is awaited
     finally:
         report.close()
         if progress.live:
