@@ -248,7 +248,9 @@ def test_generate_count_into_out_dir_resumes(gen, online, tmp_path, capsys):
     assert "1 written, 2 skipped (output existed)" in capsys.readouterr().err
 
 
-def test_live_line_on_a_terminal_and_only_the_summary_otherwise(cli, online, tmp_path, monkeypatch, capsys):
+def test_live_line_on_a_terminal_and_only_the_summary_otherwise(cli, online, pack, tmp_path, monkeypatch, capsys):
+    prefs = importlib.import_module(pack.__name__ + ".client.prefs")
+    prefs.write(prefs.validate({"result_store": False, "price_per_gpu_hour": 36.0}), prefs.default_path())
     images_in(tmp_path / "in", 4)
     argv = [str(tmp_path / "in"), "--concurrency", "1", *ARGS]
     assert cli.main([*argv, "--out-dir", str(tmp_path / "a")]) == 0
@@ -264,6 +266,7 @@ def test_live_line_on_a_terminal_and_only_the_summary_otherwise(cli, online, tmp
     assert cli.main([*argv, "--out-dir", str(tmp_path / "b")]) == 0
     drawn = term.getvalue()
     assert "\r" in drawn and "/s · ETA " in drawn and "/4" in drawn and "endpoint " in drawn
+    assert " ≈ $" in drawn  # a price is set: the endpoint time's cost
     term.truncate(0)
     assert cli.main([*argv, "--out-dir", str(tmp_path / "c"), "--quiet"]) == 0
     assert term.getvalue() == ""  # --quiet: no live line, no summary when all went well
