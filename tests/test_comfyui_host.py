@@ -77,6 +77,18 @@ def test_pack_loads_with_its_nodes(comfy):
         assert status == 200 and jpeg.startswith(b"\xff\xd8"), name
 
 
+def test_object_info_lists_the_search_aliases_of_the_run_nodes(comfy, pack):
+    """ComfyUI 0.33 serves SEARCH_ALIASES as search_aliases (0.3.x does not: skipped there); no node is an
+    API node (that would turn Run into 'Sign in to run')."""
+    info = comfy.object_info()
+    if "search_aliases" not in info["FriendliImageEdit"]:
+        pytest.skip(f"ComfyUI {'.'.join(map(str, host_version()))} reports no search_aliases in /object_info")
+    for name in ("FriendliImageEdit", "FriendliMultiImageEdit", "FriendliImageGenerate"):
+        assert info[name]["search_aliases"] == pack.NODE_CLASS_MAPPINGS[name].SEARCH_ALIASES != [], name
+    for name in NODES:
+        assert not info[name].get("api_node"), name
+
+
 def test_single_edit_through_prompt_with_progress_and_no_token_in_the_png(comfy, emulator):
     workflow = json.loads((ROOT / "example_workflows" / "Friendli - Edit an image.json").read_text())
     result = comfy.run(edit_prompt(), workflow=workflow)
@@ -252,6 +264,8 @@ def test_retry_waits_are_not_endpoint_time_in_the_host(comfy, emulator):
     emulator.fault("status", times=2, status=503, retry_after=1)
     result = comfy.run(edit_prompt(seed=24))
     events = [m["data"] for m in result["messages"] if m.get("type") == "friendli.progress"]
+    print(f"\nafter two 503s with Retry-After: 1: elapsed {events[-1]['elapsed']} s, "
+          f"endpoint_s {events[-1]['endpoint_s']} s, retries {events[-1]['retries']}")
     assert events[-1]["state"] == "done" and events[-1]["retries"] == 2, events[-1]
     assert events[-1]["elapsed"] >= 2 and events[-1]["endpoint_s"] < 0.6, events[-1]
     assert len(emulator.requests) == 3
