@@ -88,6 +88,12 @@ class FriendliImageEdit(SyncOnOldHosts):
     DESCRIPTION = ("Edits each image of the batch with a FriendliAI Dedicated Endpoint or Friendli Container "
                    "(one request per image, several at once). The API key comes from the FRIENDLI_TOKEN "
                    "environment variable or Settings > Friendli, never from the workflow.")
+    # What artists type in the node search (ComfyUI >= 0.33 serves it as search_aliases). Frontends 1.49 and
+    # 1.58 match these as sent, in every language, and never look them up in locales/: so the words people
+    # type in zh, zh-TW, ja and ko are listed here too (the translated display names are searched already).
+    SEARCH_ALIASES = ["edit image", "image edit", "img2img", "image to image", "inpaint", "inpainting", "kontext",
+                      "flux kontext", "qwen image edit", "instruct edit", "remote", "cloud", "api", "friendliai",
+                      "图生图", "局部重绘", "修图", "圖生圖", "局部重繪", "インペイント", "画像から画像", "인페인팅", "이미지 수정"]
     RETURN_TYPES = ("IMAGE", "STRING", "MASK")
     RETURN_NAMES = ("image", "seeds", "failed")
     OUTPUT_TOOLTIPS = ("The edited images, in the input's batch order and channel count.",
@@ -183,6 +189,10 @@ class FriendliMultiImageEdit(SyncOnOldHosts):
     DESCRIPTION = ("Edits with several reference images in ONE request to a FriendliAI Dedicated Endpoint or "
                    "Friendli Container, e.g. 'put the person of image 1 into the scene of image 2'. Inputs may "
                    "differ in size. The API key comes from FRIENDLI_TOKEN or Settings > Friendli.")
+    SEARCH_ALIASES = ["multi image edit", "multiple images", "reference images", "combine images", "compose images",
+                      "edit image", "img2img", "image to image", "kontext", "qwen image edit", "remote", "cloud",
+                      "api", "friendliai", "多图编辑", "参考图", "多圖編輯", "參考圖", "複数画像", "参照画像",
+                      "다중 이미지", "참조 이미지"]  # as on FriendliImageEdit
     RETURN_TYPES = ("IMAGE", "STRING")
     RETURN_NAMES = ("image", "seeds")
     OUTPUT_TOOLTIPS = ("The image(s) the endpoint returns.", "The seed(s) the endpoint reports, comma-separated.")

@@ -29,6 +29,9 @@ class FriendliImageGenerate(SyncOnOldHosts):
                    "optionally guided by up to 4 control images (ControlNet), one request per image. The API key "
                    "comes from the FRIENDLI_TOKEN environment variable or Settings > Friendli, never from the "
                    "workflow.")
+    SEARCH_ALIASES = ["text to image", "txt2img", "t2i", "generate image", "image generation", "controlnet",
+                      "control image", "flux", "remote", "cloud", "api", "friendliai", "文生图", "文生圖",
+                      "テキストから画像", "텍스트로 이미지"]  # as on FriendliImageEdit (nodes/edit.py)
     RETURN_TYPES = ("IMAGE", "STRING")
     RETURN_NAMES = ("image", "seeds")
     OUTPUT_TOOLTIPS = ("The generated images, in request order (differing sizes are resized to the first's).",
