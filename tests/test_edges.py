@@ -195,6 +195,24 @@ def test_no_proxy_variable_gets_the_key_over_plain_http(client_pkg, proxy, monke
     assert any(r.headers.get("Authorization") == f"Bearer {TOKEN}" for r in local.requests)
 
 
+@pytest.mark.parametrize("name", ["ALL_PROXY", "HTTP_PROXY"])
+def test_the_session_sends_a_keyed_plain_http_request_past_any_proxy(pack, proxy, monkeypatch, name):
+    """The rule in the session itself, for a host that is not loopback (192.0.2.1, TEST-NET: nothing answers):
+    with the key the proxy receives nothing; the same request without a key still uses the proxy."""
+    import importlib
+
+    import requests
+
+    transport = importlib.import_module(pack.__name__ + ".client.transport")
+    monkeypatch.setenv(name, proxy.url)
+    with transport.make_session(max_retries=0) as session:
+        with pytest.raises(requests.RequestException):
+            session.get("http://192.0.2.1:9/v1/x", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=0.2)
+        assert proxy.received == []
+        assert session.get("http://192.0.2.1:9/v1/x", timeout=5).status_code == 502  # the proxy's answer
+    assert proxy.received[0].startswith(b"GET http://192.0.2.1:9/v1/x ") and TOKEN.encode() not in proxy.received[0]
+
+
 def test_https_through_a_proxy_stays_a_connect_tunnel(client_pkg, proxy, monkeypatch):
     """https still goes through HTTPS_PROXY / ALL_PROXY, as a CONNECT: the proxy sees the host, never the
     request or its key (the recording proxy refuses the tunnel, so the request fails as a proxy error)."""
@@ -315,11 +333,11 @@ def test_the_generate_node_refuses_nan_by_widget(pack, online, widget):
     refused(online, lambda: asyncio.run(generate.FriendliImageGenerate().generate("a fox", **args)), widget)
 
 
-@pytest.mark.parametrize("widget, value, words", [("crop_context", 2.5, "is 2.5, outside its range; set it to a number "
-                                                   "from 0 to 2"),
-                                                  ("seed", 2**32, "is 4294967296, outside"),
-                                                  ("num_inference_steps", 2.5, "is 2.5; set it to a whole number"),
-                                                  ("max_concurrency", "4", "is text; set it to a whole number from 1 to 16")])
+@pytest.mark.parametrize("widget, value, words", [
+    ("crop_context", 2.5, "is 2.5, outside its range; set it to a number from 0 to 2"),
+    ("seed", 2**32, "is 4294967296, outside"),
+    ("num_inference_steps", 2.5, "is 2.5; set it to a whole number"),
+    ("max_concurrency", "4", "is text; set it to a whole number from 1 to 16")])
 def test_out_of_range_values_are_explained_in_the_widgets_terms(nodes, online, widget, value, words):
     from helpers import batch, run_edit
 
