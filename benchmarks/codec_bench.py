@@ -2,7 +2,7 @@
 request encoder (RGB uint8 -> PNG -> base64 -> JSON) beside its floor, an fpng-class encoder.
 
 The pack's path is the real one: the node's tensor conversions, ``FriendliImageClient.build_body``
-and ``json.dumps`` as ``send`` does; ``parse_json`` and the client's result handling (base64, url
+and ``codec.json_bytes`` as ``send`` does; ``parse_json`` and the client's result handling (base64, url
 download) and ``EditedImage.image`` on the way back. The naive baseline is what a first version
 would do: truncating ``(x*255).to(uint8)``, Pillow's default PNG settings, ComfyUI's LoadImage
 conversion back. Times are the best of ``reps`` runs per image, then the median over images.
@@ -69,7 +69,7 @@ class PackPaths:
         def run(tensor: torch.Tensor) -> bytes:
             body = self.client.build_body(self.to_uint8(tensor), PROMPT, endpoint_id="bench", seed=1,
                                           image_format=fmt)
-            return json.dumps(body).encode("utf-8")
+            return self.codec.json_bytes(body)  # as send() does
         return run
 
     def response(self, content: bytes) -> torch.Tensor:
@@ -137,6 +137,9 @@ def breakdown(paths: PackPaths, images: list[np.ndarray], reps: int) -> list[dic
     def body(uri: str) -> bytes:
         return json.dumps({"image": {"image": uri}, **fields}).encode("utf-8")
 
+    def pack_body(uri: str) -> bytes:  # as FriendliImageClient sends it
+        return codec.json_bytes({"image": {"image": uri}, **fields})
+
     for array in images:
         tensor = torch.from_numpy(array.astype(np.float32) / 255)[None,]
         content, _ = paths.response_body(array, "png")
@@ -147,7 +150,7 @@ def breakdown(paths: PackPaths, images: list[np.ndarray], reps: int) -> list[dic
                  lambda: np.array(Image.open(io.BytesIO(data)).convert("RGB")),
                  lambda: torch.from_numpy(array.astype(np.float32) / 255.0)[None,]]
         pack = [lambda: paths.to_uint8(tensor), lambda: codec.encode_image(array, "png"),
-                lambda: body(codec.data_uri(data)),
+                lambda: pack_body(codec.data_uri(data)),
                 lambda: codec.decode_b64(paths.transport.parse_json(content)["data"][0]["b64_json"]),
                 lambda: codec.decode_image(data), lambda: paths.to_tensor(array)]
         stages.append([(best_of(n, reps), best_of(p, reps)) for n, p in zip(naive, pack)])
