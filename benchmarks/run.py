@@ -75,7 +75,8 @@ def print_codec(result: dict) -> None:
                  f"{r['round_trip_ms'] / base:.2f}x" if "round_trip_ms" in r else None] for r in block["rows"]]
         emit(table(f"Codec, {size}x{size}, per image (median of {block['images']} images)", headers, rows))
         if "stages" in block:
-            emit(table(f"PNG round trip by stage, {size}x{size} (pack's PNG: {result.get('png_encoder') or result['fast_codecs'] or 'Pillow'}; "
+            writer = result.get("png_encoder") or result["fast_codecs"] or "Pillow"
+            emit(table(f"PNG round trip by stage, {size}x{size} (pack's PNG: {writer}; "
                        f"tensor functions: {result['tensor_functions']})", ["stage", "naive ms", "pack ms"],
                        [[s["stage"], s["naive_ms"], s["pack_ms"]] for s in block["stages"]]))
     t = result["target"]
