@@ -762,3 +762,214 @@ def test_empty_endpoint_id_is_refused_when_queued(comfy, emulator, artifacts, vu
     assert EMPTY_ENDPOINT_TITLE[lang] in report["shown"] and "Friendli Suite > Endpoints" in report["shown"], report
     assert emulator.requests == []
     assert not [m for m in console if m.startswith("pageerror") and "friendli" in m.lower()], console
+
+
+# ---- issue 24: batch previews never take the prompt box's room; each visible widget shows its own tooltip;
+# the pack's templates in name order; a trusted host with a space is refused in the UI language ---------------
+
+PREVIEW_BATCH = 4
+TOOLTIP_LANGS = {"en": "en-US", "ko": "ko-KR", "ja": "ja-JP"}
+
+
+def prompt_height(page, node_id: str, vue: bool) -> float:
+    """The on-screen height (px) of the node's prompt box."""
+    return page.evaluate("""([id, vue]) => {
+        const area = vue ? document.querySelector(`[data-node-id="${id}"] textarea`)
+            : app.graph.getNodeById(id).widgets.find((w) => w.name === "prompt").element;
+        return area ? area.getBoundingClientRect().height : -1;
+    }""", [node_id, vue])
+
+
+def watch_layout(page, node_id: str, vue: bool) -> None:
+    """Sample every 50 ms: the prompt box's height, the node's height and whether a preview shows."""
+    page.evaluate("""([id, vue]) => {
+        window.__friendliSamples = [];
+        window.__friendliWatch = setInterval(() => {
+            const n = app.graph.getNodeById(id);
+            const area = vue ? document.querySelector(`[data-node-id="${id}"] textarea`)
+                : n.widgets.find((w) => w.name === "prompt").element;
+            const shown = Object.entries(app.nodePreviewImages ?? {})
+                .some(([key, urls]) => (key === id || key.endsWith(`:${id}`)) && urls?.length);
+            const box = vue ? document.querySelector(`[data-node-id="${id}"]`)?.getBoundingClientRect().height
+                : n.size[1];
+            window.__friendliSamples.push({prompt: area?.getBoundingClientRect().height ?? -1, node: box ?? -1,
+                                           preview: shown, widget: !!n.widgets?.some((w) => w.name.startsWith("$$"))});
+        }, 50);
+    }""", [node_id, vue])
+
+
+@pytest.mark.parametrize("vue, lang", [(False, "en"), (True, "en"), (False, "ja")], ids=["classic", "vue-nodes", "classic-ja"])
+def test_batch_previews_keep_the_prompt_box(comfy, emulator, artifacts, vue, lang):
+    """A 4-image batch previews each finished image on the node: the prompt box keeps its height before, while and
+    after the previews show (classic canvas: the node grows for them; Vue nodes: the node grows itself)."""
+    url, _dirs = comfy
+    mode = ("vue" if vue else "classic") + ("" if lang == "en" else f"-{lang}")
+    post_json(url + "/api/settings/Comfy.VueNodes.Enabled", vue)
+    post_json(url + "/api/settings/Comfy.Locale", lang)
+    post_json(url + "/api/friendli/credentials", {"token": TOKEN})
+    console: list[str] = []
+    report: dict = {"mode": mode}
+    with open_comfy(url, console, locale=TOOLTIP_LANGS[lang], report=report, vue=vue) as page:
+        load_batch_workflow(page, PREVIEW_BATCH, "make it autumn", "friendli-previews")
+        page.evaluate(f"""() => {{ const n = app.graph.getNodeById('{EDIT_NODE}');
+            app.canvas.ds.scale = 1; app.canvas.ds.offset = [-n.pos[0] + 200, -n.pos[1] + 120];
+            app.graph.setDirtyCanvas(true, true); }}""")
+        page.wait_for_timeout(1000)
+        before = {"prompt": prompt_height(page, EDIT_NODE, vue),
+                  "node": page.evaluate(f"app.graph.getNodeById('{EDIT_NODE}').size[1]")}
+        page.screenshot(path=artifacts / f"{mode}-previews-before.png", clip=nodes_clip(page, [EDIT_NODE], vue))
+        emulator.latency = 1.2
+        watch_layout(page, EDIT_NODE, vue)
+        page.evaluate("app.queuePrompt(0, 1)")
+        page.wait_for_function("window.__friendliSamples.some((s) => s.preview)", timeout=60_000)
+        page.wait_for_timeout(600)
+        while_shown = {"prompt": prompt_height(page, EDIT_NODE, vue)}
+        page.screenshot(path=artifacts / f"{mode}-previews-while.png", clip=nodes_clip(page, [EDIT_NODE], vue))
+        box = page.locator("[data-testid=friendli-progress]").first
+        box.and_(page.locator("[data-state=done]")).wait_for(timeout=120_000)
+        page.wait_for_timeout(800)
+        samples = page.evaluate("clearInterval(window.__friendliWatch), window.__friendliSamples")
+        after = {"prompt": prompt_height(page, EDIT_NODE, vue),
+                 "node": page.evaluate(f"app.graph.getNodeById('{EDIT_NODE}').size[1]"),
+                 "preview": page.evaluate(f"(app.nodePreviewImages ?? {{}})['{EDIT_NODE}']?.length ?? 0")}
+        page.screenshot(path=artifacts / f"{mode}-previews-after.png", clip=nodes_clip(page, [EDIT_NODE], vue))
+        if not vue:  # the control: the frontend's own layout (the extension's hold taken off the prompt box)
+            page.evaluate(f"delete app.graph.getNodeById('{EDIT_NODE}').widgets.find((w) => w.name === 'prompt')"
+                          ".computeLayoutSize; app.graph.setDirtyCanvas(true, true)")
+            page.wait_for_timeout(500)
+            after["prompt_without_hold"] = prompt_height(page, EDIT_NODE, vue)
+            page.screenshot(path=artifacts / f"{mode}-previews-without-hold.png",
+                            clip=nodes_clip(page, [EDIT_NODE], vue))
+
+    shown = [s for s in samples if s["preview"] and s["prompt"] > 0]
+    report.update(before=before, while_shown=while_shown, after=after, samples=len(samples), with_preview=len(shown),
+                  prompt_min_while=min((s["prompt"] for s in shown), default=None),
+                  prompt_max_while=max((s["prompt"] for s in shown), default=None),
+                  node_max=max(s["node"] for s in samples))
+    print(f"\n{json.dumps(report, ensure_ascii=False, indent=1)}\nscreenshots: {artifacts}")
+    assert shown, report  # previews did show during the run
+    assert before["prompt"] > 60, report  # a few lines of prompt to keep
+    for height in [s["prompt"] for s in shown] + [while_shown["prompt"], after["prompt"]]:
+        assert abs(height - before["prompt"]) <= 2, report
+    if not vue:
+        assert after["node"] >= before["node"] + 200, report  # the node grew for the preview (220 px)
+        assert after["prompt_without_hold"] < before["prompt"] - 20, report  # what the hold prevents
+    assert len([r for r in emulator.requests if r.path.endswith("/images/edits")]) == PREVIEW_BATCH
+    assert not [m for m in console if m.startswith(("error", "pageerror")) and "friendli" in m.lower()], console
+
+
+def widget_points(page, node_id: str) -> list[dict]:
+    """For each widget the classic canvas shows with a tooltip of its own: two points on its row (its left end,
+    where its input slot answers, and its middle), on screen."""
+    return page.evaluate("""(id) => {
+        const n = app.graph.getNodeById(id), c = app.canvas, r = c.canvas.getBoundingClientRect();
+        const s = c.ds.scale, o = c.ds.offset;
+        return n.widgets.filter((w) => n.isWidgetVisible(w) && !w.element && !w.name.startsWith("friendli_"))
+            .map((w) => {
+                const y = r.top + (n.pos[1] + w.y + (w.computedHeight ?? 24) / 2 - 2 + o[1]) * s;
+                return {name: w.name, left: {x: r.left + (n.pos[0] + 22 + o[0]) * s, y},
+                        middle: {x: r.left + (n.pos[0] + n.size[0] / 2 + o[0]) * s, y}};
+            });
+    }""", node_id)
+
+
+def tooltip_at(page, point: dict) -> str:
+    """The canvas tooltip shown after the pointer rests at ``point`` ("" when none)."""
+    page.mouse.move(point["x"] - 30, point["y"] + 40)
+    page.mouse.move(point["x"], point["y"], steps=3)
+    page.wait_for_timeout(450)  # LiteGraph.Node.TooltipDelay is set to 200 ms
+    tip = page.locator(".node-tooltip")
+    return tip.first.inner_text() if tip.count() and tip.first.is_visible() else ""
+
+
+@pytest.mark.parametrize("lang", ["en", "ko", "ja"])
+def test_each_visible_widget_shows_its_own_tooltip(comfy, emulator, artifacts, lang):
+    """Advanced rows hidden (the default): resting the pointer on each visible widget's row, at its left end and in
+    its middle, shows that widget's own tooltip (in the UI language); on mask_mode, not response_format's."""
+    url, _dirs = comfy
+    post_json(url + "/api/settings/Comfy.VueNodes.Enabled", False)
+    post_json(url + "/api/settings/Comfy.Locale", lang)
+    post_json(url + "/api/settings/LiteGraph.Node.TooltipDelay", 200)
+    with urllib.request.urlopen(url + "/api/object_info/FriendliImageEdit", timeout=30) as resp:
+        spec = json.loads(resp.read())["FriendliImageEdit"]["input"]
+    english = {name: opts[1].get("tooltip", "") for part in spec.values() for name, opts in part.items()
+               if isinstance(opts, list) and len(opts) > 1 and isinstance(opts[1], dict)}
+    own = json.loads((ROOT / "locales" / lang / "nodeDefs.json").read_text())["FriendliImageEdit"]["inputs"] \
+        if lang != "en" else {}
+    expected = {name: (own.get(name, {}).get("tooltip") or text) for name, text in english.items()}
+    console: list[str] = []
+    report: dict = {"lang": lang}
+    with open_comfy(url, console, locale=TOOLTIP_LANGS[lang], report=report) as page:
+        node = page.evaluate("""() => {
+            app.graph.clear();
+            const n = LiteGraph.createNode("FriendliImageEdit"); n.pos = [80, 80]; app.graph.add(n);
+            app.canvas.ds.offset = [0, 0]; app.canvas.ds.scale = 1; app.graph.setDirtyCanvas(true, true);
+            return String(n.id);
+        }""")
+        page.wait_for_timeout(1000)
+        assert not page.evaluate(f"!!app.graph.getNodeById('{node}').showAdvanced")
+        seen = {}
+        points = widget_points(page, node)
+        for widget in points:
+            seen[widget["name"]] = {where: tooltip_at(page, widget[where]) for where in ("left", "middle")}
+        mask_mode = next(w for w in points if w["name"] == "mask_mode")
+        tooltip_at(page, mask_mode["left"])
+        page.screenshot(path=artifacts / f"{lang}-tooltip-mask-mode.png")
+        # the control: the frontend's own slot positions (the extension's getInputPos taken off the node)
+        page.evaluate(f"delete app.graph.getNodeById('{node}').getInputPos")
+        report["mask_mode_without_fix"] = tooltip_at(page, mask_mode["left"])
+        page.screenshot(path=artifacts / f"{lang}-tooltip-mask-mode-without-fix.png")
+        report["seen"] = seen
+    print(f"\n{json.dumps(report, ensure_ascii=False, indent=1)}\nscreenshots: {artifacts}")
+    assert "mask_mode" in seen and "response_format" not in seen, seen
+    for name, tips in seen.items():
+        if expected.get(name):
+            assert tips == {"left": expected[name], "middle": expected[name]}, (name, tips, expected[name])
+    assert seen["mask_mode"]["left"] != expected["response_format"]
+    assert not [m for m in console if m.startswith("pageerror") and "friendli" in m.lower()], console
+
+
+def test_templates_in_name_order_and_a_trusted_host_with_a_space_refused(comfy, emulator, artifacts):
+    """The template browser gets the pack's templates in name order (the single edit first); in Korean, Settings >
+    Friendli > Trusted hosts refuses 'http://bad host' with a message naming it, and nothing is saved."""
+    url, dirs = comfy
+    post_json(url + "/api/settings/Comfy.Locale", "ko")
+    console: list[str] = []
+    report: dict = {}
+    with open_comfy(url, console, locale="ko-KR", report=report) as page:
+        listed = page.evaluate("import('/scripts/api.js').then(({api}) => api.getWorkflowTemplates())")
+        pack, ours = next((k, names) for k, names in listed.items() if "Friendli - Edit an image" in names)
+        page.evaluate("app.extensionManager.command.execute('Comfy.BrowseTemplates')")
+        page.wait_for_timeout(2000)
+        card = page.get_by_text("Friendli - Edit an image").first
+        if not card.is_visible():  # the pack's own entry in the dialog's side list (1.27: its folder name)
+            page.get_by_role("dialog").get_by_text(re.compile(f"^({re.escape(pack)}|Extensions|확장)$")).first.click()
+        card.wait_for(timeout=30_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=artifacts / "ko-templates.png")
+        titles = page.get_by_text(re.compile("^Friendli - ")).all_inner_texts()
+        report["cards"] = titles
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(500)
+
+        page.evaluate("app.extensionManager.command.execute('Comfy.ShowSettingsDialog')")
+        page.get_by_text("Friendli", exact=True).first.click()
+        field = page.locator("[data-testid=friendli-trusted-hosts]")
+        field.scroll_into_view_if_needed()
+        field.fill("proxy.example.com, http://bad host")
+        page.locator("[data-testid=friendli-trusted-hosts-save]").click()
+        message = page.locator("[data-testid=friendli-trusted-hosts-message]")
+        message.filter(has_text="http://bad host").wait_for(timeout=10_000)
+        page.wait_for_timeout(300)
+        page.screenshot(path=artifacts / "ko-trusted-hosts-refused.png")
+        report["message"] = message.inner_text()
+    prefs = dirs["user"] / "comfyui-friendli" / "preferences.json"
+    stored = json.loads(prefs.read_text()).get("trusted_hosts", []) if prefs.exists() else []
+    report["ours"] = ours
+    with urllib.request.urlopen(url + "/api/workflow_templates", timeout=10) as resp:
+        report["server_order"] = json.loads(resp.read())[pack]  # directory order, as the server lists it
+    print(f"\n{json.dumps(report, ensure_ascii=False, indent=1)}\nscreenshots: {artifacts}")
+    assert ours == sorted(ours) and ours[0] == "Friendli - Edit an image", ours
+    assert titles and titles[0] == "Friendli - Edit an image", titles  # the first card the artist sees
+    assert "쉼표로 구분" in report["message"], report
+    assert stored == []
