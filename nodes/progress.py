@@ -208,7 +208,7 @@ class BatchProgress:
             if self.reused:
                 parts.append(f"{self.reused} reused")
             seconds, cost = self.endpoint_seconds, self.cost
-            if seconds > 0:
+            if seconds >= 0.05:  # not "0.0 s" before the endpoint got work
                 money = "" if not cost else f" ≈ ${cost:.2f}" if cost >= 0.01 else " < $0.01"
                 parts.append(f"endpoint time {seconds:.1f} s{money}")
         if self.unanswered:

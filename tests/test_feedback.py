@@ -46,8 +46,8 @@ def test_retry_after_waits_are_not_endpoint_time(nodes, online, pack, fake_host)
     assert last["elapsed"] >= 2.0  # the two waits were waited
     assert 0 < last["endpoint_s"] < 0.6, last
     assert last["cost"] == pytest.approx(last["endpoint_s"] / 3600 * 3.6, abs=1e-4)
-    seconds = float(re.search(r"endpoint time ([\d.]+) s", texts_of(fake_host, "1")[-1]).group(1))
-    assert seconds < 0.6
+    said = re.search(r"endpoint time ([\d.]+) s", texts_of(fake_host, "1")[-1])  # absent below 0.05 s
+    assert said is None or float(said.group(1)) < 0.6
 
 
 def test_waiting_for_the_in_flight_limit_is_not_endpoint_time(nodes, online, pack, fake_host):

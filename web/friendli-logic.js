@@ -341,7 +341,7 @@ export function progressLines(state, now, lang = "en") {
 
   const cost = [];
   if (state.stored) cost.push(t("progress.stored"));
-  else if (state.endpointS > 0) { // nothing before the endpoint got anything: no "0.0 s · ≈ $0.00"
+  else if (state.endpointS >= 0.05) { // nothing before the endpoint got work: no "0.0 s · ≈ $0.00"
     cost.push(t("progress.endpointTime", { time: formatDuration(state.endpointS, lang) }));
     if (costText(state.cost)) cost.push(costText(state.cost));
   }

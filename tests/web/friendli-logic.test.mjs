@@ -252,6 +252,7 @@ test("endpoint time and its cost estimate, on the running and the final line", (
   const done = applyProgress(null, ev({ state: "done", done: 8, endpoint_s: 130, cost: null, seeds: [1] }), 0);
   assert.deepEqual(progressLines(done, 0), ["8/8 done · 12.4 s", "endpoint time 2 min 10 s", "seed 1"]);
   assert.deepEqual(progressLines(applyProgress(null, ev({ endpoint_s: 0, cost: 0 }), 0), 0), ["3/8 done · 12.4 s"]);
+  assert.deepEqual(progressLines(applyProgress(null, ev({ endpoint_s: 0.04, cost: 0 }), 0), 0), ["3/8 done · 12.4 s"]);
   // tiny sums while the endpoint works: "< $0.01", never "≈ $0.00"
   assert.deepEqual(progressLines(applyProgress(null, ev({ endpoint_s: 0.4, cost: 0.0004 }), 0), 0),
     ["3/8 done · 12.4 s", "endpoint time 0.4 s · < $0.01"]);
