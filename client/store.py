@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .codec import json_bytes
+
 log = logging.getLogger(__name__)
 
 SUFFIX = ".entry"
@@ -68,9 +70,9 @@ def request_key(service: str, api_host: str, body: dict[str, Any], credential: s
     ``credential`` is ``credential_fingerprint`` of the key and team it is sent with."""
     if not isinstance(body, dict) or body.get("seed") is None:
         return None
-    canonical = json.dumps([service, api_host, credential, body], sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=True)
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+    canonical = json_bytes([service, api_host, credential, body], sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=True)  # json.dumps' bytes, its base64 copied in rather than scanned
+    return hashlib.sha256(canonical).hexdigest()
 
 
 class ResultStore:
