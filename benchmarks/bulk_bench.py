@@ -139,14 +139,17 @@ def _main(base_url: str, folder: str, out: str, concurrency: str) -> dict[str, A
     before = _status("VmRSS")
     usage = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
-    code = cli.main([folder, *ARGS, "--base-url", base_url, "--out-dir", out, "--concurrency", concurrency])
+    report = Path(out).with_name("report.jsonl")
+    code = cli.main([folder, *ARGS, "--base-url", base_url, "--out-dir", out, "--concurrency", concurrency,
+                     "--report", str(report)])
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
     if code != 0:
         raise SystemExit(f"friendli-edit exited with {code}")
     cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
-    return {"wall_s": wall, "cpu_s": cpu, "rss_after_imports_bytes": before,
-            "peak_rss_bytes": _status("VmHWM")}
+    seconds = sorted(json.loads(line)["endpoint_seconds"] for line in report.read_text().splitlines())
+    return {"wall_s": wall, "cpu_s": cpu, "rss_after_imports_bytes": before, "peak_rss_bytes": _status("VmHWM"),
+            "request_s_median": seconds[len(seconds) // 2], "request_s_max": seconds[-1]}
 
 
 if __name__ == "__main__":
