@@ -212,7 +212,8 @@ def test_the_extracted_pack_edits_in_a_real_comfyui(published, tmp_path, emulato
 
 def test_registry_metadata_follows_the_specification():
     """docs.comfy.org/registry/specifications (2026): name, X.Y.Z version, Repository, [tool.comfy] PublisherId,
-    DisplayName, a square Icon of at most 400 px, requires-comfyui as a version specifier."""
+    DisplayName, a square Icon of at most 400 px, a 21:9 Banner, requires-comfyui as a version specifier.
+    Skipped outside a git checkout (the pictures are served from the repository, so they must be tracked)."""
     from packaging.specifiers import SpecifierSet
     from PIL import Image
 
@@ -227,10 +228,13 @@ def test_registry_metadata_follows_the_specification():
     assert "Edit" in comfy["DisplayName"] and "Generate" in comfy["DisplayName"]
     assert comfy["DisplayName"] in (ROOT / "README.md").read_text()  # what to search for in the Manager
     raw = repository.replace("https://github.com/", "https://raw.githubusercontent.com/") + "/main/"
-    assert comfy["Icon"].startswith(raw)
-    icon = comfy["Icon"].removeprefix(raw)
-    with Image.open(ROOT / icon) as image:  # served from GitHub, so tracked (the archive needs no copy)
-        assert image.format == "PNG" and image.width == image.height <= 400
+    assert comfy["Icon"].startswith(raw) and comfy["Banner"].startswith(raw)
+    tracked = set(git_tracked())
+    for field, fits in (("Icon", lambda w, h: w == h <= 400), ("Banner", lambda w, h: w * 9 == h * 21)):
+        picture = comfy[field].removeprefix(raw)
+        assert picture in tracked, f"{field}: {picture} is served from GitHub, so it must be committed"
+        with Image.open(ROOT / picture) as image:
+            assert image.format == "PNG" and fits(*image.size), (field, image.size)
     SpecifierSet(comfy["requires-comfyui"])  # raises on a malformed specifier
     requirements = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
                     if line.strip() and not line.startswith("#")]
