@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -74,3 +76,28 @@ def test_countdown_cost_and_error_title(comfy, emulator, artifacts, lang):
     assert node_title == TITLE[lang]
     assert node_title in shown and "FriendliImageEdit" not in shown, shown[:2000]
     assert not [m for m in console if m.startswith("pageerror") and "friendli" in m.lower()], console
+
+
+def test_no_key_and_no_endpoint_id_once_each_on_endpoint_id(comfy, emulator):
+    """A host with no API key saved or set, and an empty endpoint_id: /prompt is refused with one error entry,
+    on endpoint_id, saying both problems once each (the host repeats a message under every input a check names)."""
+    url, _dirs = comfy
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "friendli-test.png"}},
+        EDIT_NODE: {"class_type": "FriendliImageEdit", "inputs": {
+            "image": ["1", 0], "prompt": "make it night", "endpoint_id": "", "num_inference_steps": 20,
+            "guidance_scale": -1.0, "seed": 5, "response_format": "png"}},
+        "4": {"class_type": "PreviewImage", "inputs": {"images": [EDIT_NODE, 0]}},
+    }
+    request = urllib.request.Request(url + "/prompt", data=json.dumps({"prompt": prompt}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    answer = json.loads(refused.value.read())
+    entries = answer["node_errors"][EDIT_NODE]["errors"]
+    print(f"\n{json.dumps(entries, indent=1)}")
+    assert refused.value.code == 400 and [e["extra_info"]["input_name"] for e in entries] == ["endpoint_id"], entries
+    details = entries[0]["details"]
+    assert details.count("endpoint_id is empty") == 1 and details.count("No Friendli API key is set") == 1, details
+    assert "Settings > Friendli > API key" in details
+    assert emulator.requests == []
