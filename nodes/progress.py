@@ -182,8 +182,9 @@ class BatchProgress:
     def text(self) -> str:
         """E.g. ``0/8 done · 74.2 s · endpoint waking · downloading model · 72 s`` or ``8/8 done · 3.1 s · 3 reused``."""
         parts = [f"{self.done}/{self.total} done", f"{self.elapsed:.1f} s"]
-        if self.eta_text():
-            parts.append(self.eta_text())
+        eta = self.eta_text()
+        if eta:
+            parts.append(eta)
         if self.retry:
             r = self.retry
             parts.append(f"retry {r['attempt']}/{r['max']} · {r['cause']} · next in {r['wait']:.0f} s")
