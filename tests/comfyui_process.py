@@ -42,10 +42,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# ComfyUI 0.33 imports far more than 0.3.x: 2 min to start on a loaded 2-core machine, 4 min seen at load 20
+START_TIMEOUT = float(os.environ.get("COMFYUI_START_TIMEOUT") or 600)
+
+
 @contextmanager
-def comfyui(args: list[str], env: dict[str, str], log: Path, timeout: float = 240) -> Iterator[str]:
+def comfyui(args: list[str], env: dict[str, str], log: Path, timeout: float = START_TIMEOUT) -> Iterator[str]:
     """Run ``main.py --cpu`` on a free loopback port with ``args``; yield its URL once the pack's
-    /api/friendli/status answers (the server is up and the pack loaded); stop it afterwards."""
+    /api/friendli/status answers (the server is up and the pack loaded) or fail after ``timeout`` seconds
+    (COMFYUI_START_TIMEOUT); stop it afterwards."""
     port = free_port()
     python = os.environ.get("COMFYUI_PYTHON") or sys.executable
     with open(log, "wb") as out:
