@@ -173,14 +173,15 @@ def print_bulk(result: dict) -> None:
     rows = [[f"{r['images']:,}", f"{r['size']}²", r["concurrency"], r["latency"], r["wall_s"], r["ideal_s"],
              f"{100 * r['efficiency']:.0f} %", mib(r["rss_after_imports_bytes"]), mib(r["peak_rss_bytes"]),
              r["cpu_ms_per_image"], f"{r['request_s_median']:.2f} / {r['request_s_max']:.2f}",
-             f"{r['requests']}/{r['written']}"] for r in result["rows"]]
+             f"{r['requests']}/{r['written']}" + (f" ({r['failed']} failed)" if r["failed"] else "")]
+            for r in result["rows"]]
     first, last = result["rss_ratio_of"]
     emit(table(f"Bulk: friendli-edit FOLDER --out-dir DIR (PNG in, png out) against the emulator process, a fresh "
                f"process per row; peak RSS {last:,} / {first:,} images = {result['rss_ratio']:.2f} "
                f"(target ≤ 1.3), wall ≥ 90 % of ideal: {verdict(result['pass'])}",
                ["images", "size", "concurrency", "latency s", "wall s", "ideal s (N/c × latency)", "ideal / wall",
                 "RSS after imports MiB", "peak RSS MiB", "client CPU ms/image", "request s, median / max",
-                "requests/written"], rows))
+                "sent/written"], rows))
 
 
 def main(argv: list[str] | None = None) -> int:
