@@ -108,7 +108,7 @@ def test_a_5000_endpoint_prompt_returns_at_once_and_sends_at_most_16_requests(wa
     data = {"prompt": {str(i): edit_node(f"endpoint-{i}") for i in range(1, 5001)}}
     started = time.perf_counter()
     assert wake.on_prompt(data) is data
-    assert time.perf_counter() - started < 0.05
+    assert time.perf_counter() - started < 0.5  # at once: 5000 wakes in turn would take minutes (0.05 failed at load 20)
     assert wake.wait_idle(30)
     assert 0 < len(emulator.lifecycle_requests) <= 8  # 8 endpoints, none asleep: their states only
     wake.on_prompt(data)  # queued again: at most 8 more state checks

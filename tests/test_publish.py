@@ -207,7 +207,8 @@ def test_the_extracted_pack_edits_in_a_real_comfyui(published, tmp_path, emulato
 
     with Image.open(host.base / saved["type"] / saved["subfolder"] / saved["filename"]) as png:
         assert png.size == (WIDTH, HEIGHT)
-    assert "IMPORT FAILED" not in log
+    [line] = [l for l in log.splitlines() if l.endswith("custom_nodes/comfyui-friendli")]  # the import-times line
+    assert "IMPORT FAILED" not in line  # (0.3.30 without torchaudio fails its own nodes_audio.py; not ours)
 
 
 def test_registry_metadata_follows_the_specification():
