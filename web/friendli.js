@@ -416,6 +416,8 @@ function setupAdvanced(node) {
   if (!hidden.length) return;
   for (const widget of hidden) {
     widget.advanced = true;
+    // 1.49's Vue nodes read widget.options.advanced first, which the frontend sets (undefined) from the input spec
+    if (widget.options) widget.options.advanced = true;
     const own = widget.computeSize;
     widget.computeSize = function (width) {
       if (!node.showAdvanced) return [0, -4]; // no row (frontend 1.27 lays out hidden widgets too)
