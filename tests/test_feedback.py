@@ -243,3 +243,27 @@ def test_the_token_is_never_in_the_new_events(nodes, online, pack, fake_host):
     online.fault("status", times=1, status=503, retry_after=0)
     run_edit(nodes, batch(1), unique_id="1")
     assert TOKEN not in json.dumps(fake_host.events)
+
+
+# ---- the attempts as the transport reports them -----------------------------------------------------------
+
+def test_each_attempt_reports_its_span_and_a_cut_one_has_no_answer(client_pkg):
+    """A 503 answered at once, then a request the server takes in full and drops after 0.3 s (never sent again:
+    it may have generated): two spans, the second without an answer, each from its body sent."""
+    from hostile import HostileServer, client_for, edit, edits, no_status, respond
+
+    def behaviour(conn, request):
+        if len(edits(server)) == 1:
+            return respond(conn, 503, b'{"detail": "busy"}', {"Retry-After": "0"})
+        time.sleep(0.3)  # then the connection closes without an answer
+
+    with HostileServer(no_status(behaviour)) as server:
+        events = []
+        client = client_for(client_pkg, server, on_event=events.append)
+        with pytest.raises(client_pkg.FriendliError):
+            edit(client)
+    spans = [e for e in events if e["type"] == "attempt_done"]
+    sent = [e["at"] for e in events if e["type"] == "attempt_sent"]
+    assert [s["status"] for s in spans] == [503, None] and len(edits(server)) == 2
+    assert [s["start"] for s in spans] == sent
+    assert spans[0]["end"] - spans[0]["start"] < 0.25 and 0.25 <= spans[1]["end"] - spans[1]["start"] < 2
