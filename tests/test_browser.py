@@ -942,8 +942,10 @@ def test_templates_in_name_order_and_a_trusted_host_with_a_space_refused(comfy, 
         page.evaluate("app.extensionManager.command.execute('Comfy.BrowseTemplates')")
         page.wait_for_timeout(2000)
         card = page.get_by_text("Friendli - Edit an image").first
-        if not card.is_visible():  # the pack's own entry in the dialog's side list (1.27: its folder name)
-            page.get_by_role("dialog").get_by_text(re.compile(f"^({re.escape(pack)}|Extensions|확장)$")).first.click()
+        if not card.is_visible():  # the pack's own entry in the dialog's side list (its folder name)
+            page.screenshot(path=artifacts / "ko-templates-open.png")
+            entry = page.get_by_role("dialog").get_by_text(re.compile(f"^({re.escape(pack)}|Extensions|확장)$")).first
+            entry.evaluate("(el) => el.click()")  # 1.49's side list never settles for Playwright's own click
         card.wait_for(timeout=30_000)
         page.wait_for_timeout(1500)
         page.screenshot(path=artifacts / "ko-templates.png")
