@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import threading
 import time
@@ -26,6 +27,13 @@ def set_prefs(pack, **values):
     prefs.write(prefs.validate(values, prefs.read(path)), path)
 
 
+def load_average() -> float:
+    try:
+        return os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:
+        return 0.0
+
+
 def events_of(fake_host, node):
     return [e for e in fake_host.progress_events() if e["node"] == node]
 
@@ -43,11 +51,12 @@ def test_retry_after_waits_are_not_endpoint_time(nodes, online, pack, fake_host)
     run_edit(nodes, batch(1), unique_id="1")
     last = events_of(fake_host, "1")[-1]
     assert last["state"] == "done" and last["retries"] == 2 and len(online.requests) == 3
-    assert last["elapsed"] >= 2.0  # the two waits were waited
-    assert 0 < last["endpoint_s"] < 0.6, last
+    assert last["elapsed"] >= 2.0  # the two waits were waited...
+    assert 0 < last["endpoint_s"] <= last["elapsed"] - 1.9, last  # ...and are not endpoint time
+    assert last["endpoint_s"] < 0.6 or load_average() > 4, last  # the figure (a loaded machine is slower)
     assert last["cost"] == pytest.approx(last["endpoint_s"] / 3600 * 3.6, abs=1e-4)
     said = re.search(r"endpoint time ([\d.]+) s", texts_of(fake_host, "1")[-1])  # absent below 0.05 s
-    assert said is None or float(said.group(1)) < 0.6
+    assert said is None or float(said.group(1)) == pytest.approx(last["endpoint_s"], abs=0.051)  # the same figure
 
 
 def test_waiting_for_the_in_flight_limit_is_not_endpoint_time(nodes, online, pack, fake_host):
