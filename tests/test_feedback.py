@@ -112,7 +112,7 @@ def test_answer_times_are_kept_per_kind_of_request(nodes, online, pack, fake_hos
     run_edit(nodes, batch(1), unique_id="2", seed=8)
     second = events_of(fake_host, "2")
     at = [e for e in second if e["at_endpoint"] is not None]
-    assert at and at[0]["eta"] == pytest.approx(0.5, abs=0.15) and at[0]["eta_p90"] >= at[0]["eta"]
+    assert at and 0.3 <= at[0]["eta"] <= first[-1]["elapsed"] and at[0]["eta_p90"] >= at[0]["eta"]
     # another image size or step count is another kind: no ETA borrowed from this one
     online.latency = 0
     run_edit(nodes, batch(1, width=256, height=256), unique_id="3")
