@@ -9,6 +9,10 @@ twice.
 
 A ``CancelScope`` belongs to one run: cancelling it wakes sleeping retries and shuts down the
 sockets of its requests in flight, so the threads that wait on them end at once.
+
+Each attempt of an image request (``active(timed=True)``) reports when its body was sent
+(``attempt_sent``) and when its answer's head came, or the attempt ended without one
+(``attempt_done``, status None): the time it was at the endpoint, retry waits left out.
 """
 
 from __future__ import annotations
