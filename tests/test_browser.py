@@ -849,7 +849,12 @@ def test_batch_previews_keep_the_prompt_box(comfy, emulator, artifacts, vue, lan
     print(f"\n{json.dumps(report, ensure_ascii=False, indent=1)}\nscreenshots: {artifacts}")
     assert shown, report  # previews did show during the run
     assert before["prompt"] > 60, report  # a few lines of prompt to keep
-    for height in [s["prompt"] for s in shown] + [while_shown["prompt"], after["prompt"]]:
+    during = [s["prompt"] for s in shown] + [while_shown["prompt"], after["prompt"]]
+    if vue:  # Vue nodes lay out the node themselves: the box keeps at least its own height (1.58.1: the extra
+        # stretch a taller saved node size gave it goes to the preview), the node grows
+        assert min(during) >= 60, report
+        assert report["node_max"] >= samples[0]["node"] + 150, report  # on screen, grown for the preview
+    for height in during if not vue else []:
         assert abs(height - before["prompt"]) <= 2, report
     if not vue:
         assert after["node"] >= before["node"] + 200, report  # the node grew for the preview (220 px)
