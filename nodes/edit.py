@@ -75,7 +75,9 @@ class SyncOnOldHosts:
 
     @classmethod
     def VALIDATE_INPUTS(cls, endpoint_id: Any = None, endpoint: Any = validate.NOT_LINKED) -> bool | str:
-        return validate.edit_node(endpoint_id, endpoint)  # names one field: see nodes/validate.py
+        # names one field (see nodes/validate.py); the prompt is read from the host's validation, unnamed
+        what = "image" if cls.ASYNC_FUNCTION == "generate" else "edit"
+        return validate.edit_node(endpoint_id, endpoint, validate.queued_input("prompt"), what)
 
     def run_sync(self, **inputs: Any) -> Any:
         return asyncio.run(getattr(self, self.ASYNC_FUNCTION)(**inputs))

@@ -29,9 +29,9 @@ def test_the_edit_nodes_check_their_setup_when_queued(nodes, monkeypatch):
     for cls in (nodes.edit.FriendliImageEdit, nodes.edit.FriendliMultiImageEdit):
         check = cls.VALIDATE_INPUTS
         both = check(endpoint_id="")  # both problems at once, each said once
-        assert both.count("endpoint_id is empty") == 1 and both.count("No Friendli API key is set") == 1
+        assert both.count("endpoint_id: is empty") == 1 and both.count("No Friendli API key is set") == 1
         assert "Friendli Endpoint node" in check(endpoint_id=" ")
-        assert "Settings > Friendli > API key" in check(endpoint_id="ep") and "endpoint_id is empty" not in check(
+        assert "Settings > Friendli > API key" in check(endpoint_id="ep") and "endpoint_id: is empty" not in check(
             endpoint_id="ep")
         assert check(endpoint_id="", endpoint=None) is True  # a linked Friendli Endpoint checks itself
         assert "No Friendli API key" in check(endpoint_id=None)  # a linked id has no value yet: the key is checked

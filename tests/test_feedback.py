@@ -222,24 +222,65 @@ def test_no_estimate_before_any_answer(pack):
 
 # ---- setup problems: each once, on its field, in every language -----------------------------------------
 
-def test_each_setup_problem_once_in_every_language(nodes, pack):
-    """The host repeats the message under each named input: one named input, both problems in it, once each,
-    with the same number of lines in every language the pack ships."""
+# ComfyUI's validate_inputs (0.3.30 … 0.33), the lines that call VALIDATE_INPUTS and make the error entries:
+# only the inputs the signature names are passed, and each one passed gets an entry with the whole message.
+HOST_VALIDATION = """
+import inspect
+def validate_inputs(prompt, item):
+    inputs = prompt[item]["inputs"]
+    check = NODES[prompt[item]["class_type"]].VALIDATE_INPUTS
+    named = inspect.getfullargspec(check).args
+    input_filtered = {x: [v] for x, v in inputs.items() if x in named}
+    ret = check(**{x: v[0] for x, v in input_filtered.items()})
+    return [] if ret is True else [{"type": "custom_validation_failed", "details": f"{x} - {ret}",
+                                    "extra_info": {"input_name": x}} for x in input_filtered]
+"""
+
+
+def host_validation(classes):
+    namespace = {"__name__": "execution", "NODES": classes}
+    exec(compile(HOST_VALIDATION, "execution.py", "exec"), namespace)
+    return namespace["validate_inputs"]
+
+
+def test_each_setup_problem_once_on_its_own_line_in_every_language(nodes, pack):
+    """Empty id, empty prompt and no key, queued: one entry (on endpoint_id), three lines, each starting with
+    its field's label and said once, in every language the pack ships (the translated title first)."""
     prefs = importlib.import_module(pack.__name__ + ".client.prefs")
     path = importlib.import_module(pack.__name__ + ".nodes.host").user_folder() / prefs.FILE_NAME
     langs = sorted(p.name for p in (ROOT / "locales").iterdir() if (p / "errors.json").exists())
     assert {"en", "ja", "ko", "zh", "zh-TW"} <= set(langs)
-    check = nodes.edit.FriendliImageEdit.VALIDATE_INPUTS
+    classes = {"FriendliImageEdit": nodes.edit.FriendliImageEdit}
+    validate_inputs = host_validation(classes)
+    node = {"class_type": "FriendliImageEdit", "inputs": {"image": ["1", 0], "prompt": " \n", "endpoint_id": "",
+                                                          "seed": 5, "num_inference_steps": 20}}
     for lang in langs:
         prefs.write(prefs.validate({"locale": lang}, prefs.read(path)), path)
-        text = check(endpoint_id="")
-        lines = text.split("\n")
+        entries = validate_inputs({"2": node}, "2")
+        assert [e["extra_info"]["input_name"] for e in entries] == ["endpoint_id"], entries
+        lines = entries[0]["details"].removeprefix("endpoint_id - ").split("\n")
+        assert [line.split(": ")[0] for line in lines] == ["endpoint_id", "prompt", "API key (Settings > Friendli)"]
         titles = json.loads((ROOT / "locales" / lang / "errors.json").read_text(encoding="utf-8"))
-        expected = 2 if lang == "en" else 4  # a translated title above each English message
-        assert len(lines) == expected, (lang, lines)
-        assert text.count("endpoint_id is empty") == 1 and text.count("No Friendli API key is set") == 1
-        if lang != "en":
-            assert lines[0] == titles["empty_endpoint"] and lines[2] == titles["no_key"]
+        for line, kind, english in zip(lines, ("empty_endpoint", "empty_prompt", "no_key"),
+                                       ("is empty. Paste", "is empty. Describe the edit", "No Friendli API key")):
+            assert line.count(english) == 1, (lang, line)
+            if lang != "en":
+                assert line.split(": ", 1)[1].startswith(titles[kind] + " · "), (lang, line)
+        if lang == "ko":
+            assert lines[1] == "prompt: 프롬프트가 비어 있습니다 · is empty. Describe the edit you want in this field."
+    node["inputs"] |= {"prompt": "make it night", "endpoint_id": "ep"}
+    [entry] = validate_inputs({"2": node}, "2")  # the last language (zh-TW) is still set
+    assert entry["details"].startswith("endpoint_id - API key (Settings > Friendli): ") and "\n" not in entry["details"]
+    node["inputs"]["prompt"] = ["5", 0]  # a linked prompt has no value yet
+    assert "prompt" not in validate_inputs({"2": node}, "2")[0]["details"]
+
+
+def test_the_prompt_is_read_only_inside_the_hosts_validation(nodes):
+    """Called by anything but the host's validate_inputs (a script, an old host), the prompt is not known
+    and the run-time check tells it; the id is still checked."""
+    assert nodes.edit.validate.queued_input("prompt") is None
+    text = nodes.edit.FriendliImageEdit.VALIDATE_INPUTS(endpoint_id="")
+    assert text.startswith("endpoint_id: ") and "prompt:" not in text
 
 
 def test_an_empty_prompt_is_told_at_run_naming_the_field(nodes, online, client_pkg):

@@ -114,7 +114,7 @@ def test_skip_failed_returns_the_images_that_succeeded(generate, online):
 
 def test_the_generate_node_checks_its_setup_when_queued(generate):
     check = generate.FriendliImageGenerate.VALIDATE_INPUTS
-    assert "endpoint_id is empty" in check(endpoint_id="")  # an empty prompt is told at Run, naming prompt
+    assert check(endpoint_id="").startswith("endpoint_id: is empty")  # the prompt: see test_feedback.py
 
 
 def test_the_generate_node_is_registered_and_woken_for(pack):

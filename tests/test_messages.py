@@ -62,7 +62,7 @@ def test_english_and_unknown_languages_keep_the_message(nodes, online, pack, cli
 def test_validation_messages_follow_the_language(nodes, pack):
     set_locale(pack, "ja")
     text = nodes.edit.FriendliImageEdit.VALIDATE_INPUTS(endpoint_id="")
-    assert text.startswith("エンドポイント ID が空です\nendpoint_id is empty.")
+    assert text.startswith("endpoint_id: エンドポイント ID が空です · is empty.")
 
 
 def test_the_locale_preference_is_checked(pack, client_pkg):
