@@ -15,11 +15,14 @@ import {
   PREVIEW_WIDGETS, heldSize, hostEntries, hostsProblem, orderTemplates, packFolder, parkSlot, promptHold,
 } from "./friendli-layout.js";
 import { translator } from "./friendli-strings.js";
+import { wrapQueuePrompt } from "./friendli-errors.js";
 
 const WIDGET = "friendli_progress";
 const WIDGET_HEIGHT = 86; // bar and three lines, with the DOM widget margin (6 px above and below)
 const TOGGLE = "friendli_advanced";
 const PROMPT_ROOM = 60; // extra height at creation so the prompt box shows about six lines
+
+wrapQueuePrompt(api); // each setup problem of a Friendli node on its own field (friendli-errors.js)
 
 const css = document.createElement("link");
 css.rel = "stylesheet";
