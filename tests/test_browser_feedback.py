@@ -79,13 +79,14 @@ def test_countdown_cost_and_error_title(comfy, emulator, artifacts, lang):
 
 
 def test_no_key_and_no_endpoint_id_once_each_on_endpoint_id(comfy, emulator):
-    """A host with no API key saved or set, and an empty endpoint_id: /prompt is refused with one error entry,
-    on endpoint_id, saying both problems once each (the host repeats a message under every input a check names)."""
+    """A host with no API key saved or set, an empty endpoint_id and an empty prompt: /prompt is refused with one
+    error entry, on endpoint_id, saying the three problems once each, one labelled line each (the host repeats a
+    message under every input a check names; the extension puts each line on its field)."""
     url, _dirs = comfy
     prompt = {
         "1": {"class_type": "LoadImage", "inputs": {"image": "friendli-test.png"}},
         EDIT_NODE: {"class_type": "FriendliImageEdit", "inputs": {
-            "image": ["1", 0], "prompt": "make it night", "endpoint_id": "", "num_inference_steps": 20,
+            "image": ["1", 0], "prompt": "", "endpoint_id": "", "num_inference_steps": 20,
             "guidance_scale": -1.0, "seed": 5, "response_format": "png"}},
         "4": {"class_type": "PreviewImage", "inputs": {"images": [EDIT_NODE, 0]}},
     }
@@ -98,6 +99,8 @@ def test_no_key_and_no_endpoint_id_once_each_on_endpoint_id(comfy, emulator):
     print(f"\n{json.dumps(entries, indent=1)}")
     assert refused.value.code == 400 and [e["extra_info"]["input_name"] for e in entries] == ["endpoint_id"], entries
     details = entries[0]["details"]
-    assert details.count("endpoint_id is empty") == 1 and details.count("No Friendli API key is set") == 1, details
+    lines = details.removeprefix("endpoint_id - ").split("\n")
+    assert [line.split(": ")[0] for line in lines] == ["endpoint_id", "prompt", "API key (Settings > Friendli)"], lines
+    assert details.count("is empty. Paste your endpoint id") == 1 and details.count("No Friendli API key is set") == 1
     assert "Settings > Friendli > API key" in details
     assert emulator.requests == []

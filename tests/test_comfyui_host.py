@@ -244,18 +244,19 @@ def test_failing_image_names_it_and_hides_the_token(comfy, emulator):
 
 
 def test_setup_errors_are_found_when_the_prompt_is_queued(comfy, emulator):
-    """An empty endpoint id is refused by /prompt itself (ComfyUI's own dialog, the node named): one error
-    entry, on endpoint_id; nothing runs or reaches the endpoint. An empty prompt is told when the node runs,
-    naming prompt, before anything is sent."""
-    status, answer = comfy.post("/prompt", {"prompt": edit_prompt(endpoint_id=""), "client_id": "x"})
+    """An empty endpoint id and an empty prompt are refused by /prompt itself, in the first round (ComfyUI's own
+    dialog, the node named): one error entry, on endpoint_id, one line per problem starting with its field;
+    nothing runs or reaches the endpoint."""
+    status, answer = comfy.post("/prompt", {"prompt": edit_prompt(endpoint_id="", prompt=" "), "client_id": "x"})
     assert status == 400, answer
     errors = answer["node_errors"]["2"]["errors"]
     assert [e["extra_info"]["input_name"] for e in errors] == ["endpoint_id"], errors
-    assert errors[0]["details"].count("endpoint_id is empty") == 1
-    assert emulator.requests == []
-    result = comfy.run(edit_prompt(prompt=" "))
-    error = result["messages"][-1]
-    assert error["type"] == "execution_error" and "prompt: is empty" in error["data"]["exception_message"], error
+    lines = errors[0]["details"].removeprefix("endpoint_id - ").split("\n")
+    assert [line.split(": ")[0] for line in lines] == ["endpoint_id", "prompt"], lines
+    assert lines[0].count("is empty") == 1 and lines[1].count("is empty") == 1, lines
+    status, answer = comfy.post("/prompt", {"prompt": edit_prompt(prompt=" "), "client_id": "x"})
+    assert status == 400 and answer["node_errors"]["2"]["errors"][0]["details"].startswith(
+        "endpoint_id - prompt: is empty"), answer
     assert emulator.requests == []
 
 
