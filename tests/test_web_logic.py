@@ -22,6 +22,6 @@ def test_web_logic_under_node():
 
 def test_extension_modules_only_js_at_top():
     """ComfyUI serves web/ and loads every .js in it as an extension: no tests there, and only these modules."""
-    assert sorted(p.name for p in (ROOT / "web").rglob("*.js")) == ["friendli-logic.js", "friendli-strings.js",
-                                                                      "friendli.js"]
+    assert sorted(p.name for p in (ROOT / "web").rglob("*.js")) == [
+        "friendli-errors.js", "friendli-layout.js", "friendli-logic.js", "friendli-strings.js", "friendli.js"]
     assert not list((ROOT / "web").rglob("*.mjs"))

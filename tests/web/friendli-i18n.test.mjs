@@ -211,8 +211,8 @@ test("settingDeclarations: every setting needs its renderer; category = Friendli
 
 test("the modules ComfyUI loads beside the entry point do nothing when loaded", () => {
   const files = readdirSync(`${ROOT}web`).filter((f) => f.endsWith(".js")).sort();
-  assert.deepEqual(files, ["friendli-layout.js", "friendli-logic.js", "friendli-strings.js", "friendli.js"]);
-  for (const file of ["friendli-layout.js", "friendli-logic.js", "friendli-strings.js"]) {
+  assert.deepEqual(files, ["friendli-errors.js", "friendli-layout.js", "friendli-logic.js", "friendli-strings.js", "friendli.js"]);
+  for (const file of ["friendli-errors.js", "friendli-layout.js", "friendli-logic.js", "friendli-strings.js"]) {
     const code = readFileSync(`${ROOT}web/${file}`, "utf8");
     assert.doesNotMatch(code, /\b(document|window|registerExtension|addEventListener|fetch)\b|scripts\/app/, file);
   }
