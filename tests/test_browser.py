@@ -678,27 +678,30 @@ def test_endpoint_picker_fills_the_node(comfy, emulator, artifacts, vue):
 # ---- issue 17: a setup error found when the prompt is queued, in ComfyUI's own error UI ----------------------
 
 def load_empty_endpoint_workflow(page) -> None:
-    """LoadImage -> Friendli Image Edit (node EDIT_NODE) with an empty endpoint_id -> PreviewImage."""
+    """LoadImage -> Friendli Image Edit (node EDIT_NODE) with an empty endpoint_id and prompt -> PreviewImage."""
     workflow = {
         "1": {"class_type": "LoadImage", "inputs": {"image": "friendli-test.png"}},
         EDIT_NODE: {"class_type": "FriendliImageEdit", "inputs": {
-            "image": ["1", 0], "prompt": "make it autumn", "endpoint_id": "", "seed": 7,
+            "image": ["1", 0], "prompt": "", "endpoint_id": "", "seed": 7,
             "control_after_generate": "fixed"}},
         "4": {"class_type": "PreviewImage", "inputs": {"images": [EDIT_NODE, 0]}},
     }
     page.evaluate("([wf, name]) => app.loadApiJson(wf, name)", [workflow, "friendli-empty-endpoint"])
 
 
-# the first line of the message (Korean: locales/ko/errors.json, the English kept below it)
-EMPTY_ENDPOINT_TITLE = {"en": "endpoint_id is empty", "ko": "엔드포인트 ID가 비어 있습니다"}
+# each problem's line starts with its field's label, then (Korean: locales/ko/errors.json) its translated title
+EMPTY_ENDPOINT_TITLE = {"en": "endpoint_id: is empty", "ko": "엔드포인트 ID가 비어 있습니다"}
+EMPTY_PROMPT_TITLE = {"en": "prompt: is empty", "ko": "프롬프트가 비어 있습니다"}
+ENDPOINT_WORDS, PROMPT_WORDS = "is empty. Paste your endpoint id", "is empty. Describe the edit"
 
 
 @pytest.mark.parametrize("vue, lang", [(False, "en"), (True, "en"), (False, "ko")],
                          ids=["classic", "vue-nodes", "classic-ko"])
 def test_empty_endpoint_id_is_refused_when_queued(comfy, emulator, artifacts, vue, lang):
-    """The Run button with an empty endpoint_id: /prompt refuses it (VALIDATE_INPUTS), ComfyUI shows its own
-    error UI naming the problem (its first line in the UI language, the English kept) and marks the node;
-    nothing is sent to the endpoint."""
+    """The Run button with an empty endpoint_id and an empty prompt: /prompt refuses both in the first round (one
+    VALIDATE_INPUTS entry on endpoint_id, one labelled line each), the extension splits them, and ComfyUI's own
+    error UI shows each problem once, on its own field (its title in the UI language, the English kept) and marks
+    the node; nothing is sent to the endpoint."""
     url, dirs = comfy
     mode = ("vue" if vue else "classic") + ("" if lang == "en" else f"-{lang}")
     post_json(url + "/api/settings/Comfy.VueNodes.Enabled", vue)
@@ -734,8 +737,15 @@ def test_empty_endpoint_id_is_refused_when_queued(comfy, emulator, artifacts, vu
             report["toast"] = details.first.locator("xpath=ancestor::*[count(.//text()[normalize-space()]) > 2][1]"
                                                     ).inner_text()
             details.first.click()
-            item = 'button[aria-controls^="execution-item-detail"]'
-            page.locator(f'{item}[aria-label*="endpoint_id"], {item}[aria-label*="엔드포인트 ID"]').first.click()
+            items = page.locator('button[aria-controls^="execution-item-detail"]')
+            items.first.wait_for(timeout=10_000)
+            report["items"] = []
+            for i in range(items.count()):  # open each failed input's info: its label and its text
+                items.nth(i).click()
+                detail = page.locator(f'[id="{items.nth(i).get_attribute("aria-controls")}"]')
+                detail.wait_for(timeout=10_000)
+                report["items"].append({"label": items.nth(i).get_attribute("aria-label"),
+                                        "text": detail.inner_text()})
             message.wait_for(timeout=10_000)
             page.wait_for_timeout(500)
             page.screenshot(path=artifacts / f"{mode}-validation-issues.png")
@@ -746,20 +756,31 @@ def test_empty_endpoint_id_is_refused_when_queued(comfy, emulator, artifacts, vu
         page.screenshot(path=artifacts / f"{mode}-validation-node-marked.png",
                         clip=nodes_clip(page, [EDIT_NODE], vue))
 
-    shown = [line for line in report["shown"].splitlines()
-             if "endpoint_id" in line or EMPTY_ENDPOINT_TITLE[lang] in line]
-    errors = [e["details"] for e in (report["node_errors"] or {}).get(EDIT_NODE, {}).get("errors", [])]
+    shown = [line for line in report["shown"].splitlines() if ENDPOINT_WORDS in line or PROMPT_WORDS in line]
+    marked = (report["node_errors"] or {}).get(EDIT_NODE, {}).get("errors", [])
+    errors = [(e["extra_info"]["input_name"], e["details"]) for e in marked]
     summary = {"mode": mode, "frontend": report["frontend"], "toast": report.get("toast"), "errors": errors,
-               "shown": shown}
+               "shown": shown, "items": report.get("items")}
     print(f"\n{json.dumps(summary, ensure_ascii=False, indent=1)}\nscreenshots: {artifacts}")
     [answer] = answers
     assert answer["status"] == 400, answer
     entries = answer["body"]["node_errors"][EDIT_NODE]["errors"]
-    # issue 24: the problem once, on its own field (not again under prompt)
+    # issue 24: the host lists the check's message once (on the one input it names), both problems in it
     assert [e["extra_info"]["input_name"] for e in entries] == ["endpoint_id"], entries
-    assert entries[0]["details"].count("endpoint_id is empty") == 1
-    assert EDIT_NODE in (report["node_errors"] or {}), report["node_errors"]  # the node is marked
-    assert EMPTY_ENDPOINT_TITLE[lang] in report["shown"] and "Friendli Suite > Endpoints" in report["shown"], report
+    assert entries[0]["details"].count(ENDPOINT_WORDS) == 1 and entries[0]["details"].count(PROMPT_WORDS) == 1
+    # the extension split it: each problem once, on its own field, where the frontend marks the node's inputs
+    assert [(name, ENDPOINT_WORDS in text, PROMPT_WORDS in text) for name, text in errors] == [
+        ("endpoint_id", True, False), ("prompt", False, True)], errors
+    assert errors[0][1].startswith("endpoint_id: ") and errors[1][1].startswith("prompt: "), errors
+    for title in (EMPTY_ENDPOINT_TITLE[lang], EMPTY_PROMPT_TITLE[lang]):
+        assert title in report["shown"], report["shown"]
+    if "items" in report:  # 1.40+: the Issues tab, one item per failed input, each with its own text
+        holding = [[i["label"] for i in report["items"] if words in i["text"]] for words in (ENDPOINT_WORDS, PROMPT_WORDS)]
+        assert len(holding[0]) == 1 and len(holding[1]) == 1 and holding[0] != holding[1], report["items"]
+        if lang == "en":  # each item is titled with its field ("Info for Friendli Image Edit - prompt", 1.49.6)
+            assert holding[0][0].endswith("endpoint_id") and holding[1][0].endswith("prompt"), report["items"]
+    else:  # the dialog (1.27): each problem's line once
+        assert len(shown) == 2 and sum(ENDPOINT_WORDS in x for x in shown) == 1, shown
     assert emulator.requests == []
     assert not [m for m in console if m.startswith("pageerror") and "friendli" in m.lower()], console
 
