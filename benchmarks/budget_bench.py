@@ -173,17 +173,22 @@ def _budget(pack: Any) -> Any:
     return scheduler.memory_budget(prefs.read(host.user_folder() / prefs.FILE_NAME).memory_budget_bytes)
 
 
+def _fresh_peak() -> int:
+    """Collect garbage, reset the peak-RSS mark to the current RSS (where Linux allows) and return that RSS."""
+    gc.collect()
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    return node_bench._rss()
+
+
 def _child_bound(base_url: str, mib: str) -> dict[str, Any]:
     torch, (pack, node) = node_bench._setup(base_url, memory_budget_mib=int(mib), max_in_flight=16)
     if node is None:
         return {"skipped": f"{node_bench.NODE} is not in NODE_CLASS_MAPPINGS yet"}
     image = torch.rand(16, 32, 48, 3)
-    gc.collect()
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # reset the peak-RSS mark to the current RSS
-    except OSError:
-        pass
-    before = node_bench._rss()
+    before = _fresh_peak()
     start = time.perf_counter()
     out = node_bench._run_node(pack, node, image, 16)
     wall = time.perf_counter() - start
@@ -228,12 +233,7 @@ def _child_peak(base_url: str, mib: str) -> dict[str, Any]:
     def one(client: Any, seed: int) -> None:
         answered.extend(1 for _ in client.edit(image, "x", endpoint_id="e", seed=seed))
 
-    gc.collect()
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # reset the peak-RSS mark to the current RSS
-    except OSError:
-        pass
-    before = node_bench._rss()
+    before = _fresh_peak()
     threads = [threading.Thread(target=one, args=(c, 4 * i + j)) for i, c in enumerate(clients) for j in range(4)]
     start = time.perf_counter()
     for t in threads:

@@ -42,7 +42,7 @@ class Item:
 class BulkResult:
     """The outcome of one item: its ``key`` and position ``index``; the ``images`` (empty on failure),
     the ``seed`` (as the endpoint reported it, else as sent), the ``error`` of a failed item, and the
-    seconds from sending to the endpoint's answer (0 when the result store answered)."""
+    seconds its attempts were at the endpoint (retry waits and queueing left out; 0 from the result store)."""
 
     key: Any
     index: int
@@ -57,7 +57,7 @@ class BulkResult:
 
 
 class _Busy:
-    """The union of the spans during which at least one request of the run was at the endpoint."""
+    """The union of the spans during which at least one attempt of the run was at the endpoint."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -179,26 +179,25 @@ class BulkRun:
             self._skip(index)
             raise
         with self._slots.slot(index, self.scope.closed.is_set) as release:  # freed once answered
-            started, answered = time.monotonic(), []
-            self._busy.start()
+            spans: list[float] = []  # each attempt's time at the endpoint: retry waits and queueing left out
 
-            def on_answered() -> None:
-                answered.append(time.monotonic())
-                self._busy.stop()
-                release()
+            def on_event(event: dict[str, Any]) -> None:
+                if event.get("type") == "attempt_sent":
+                    self._busy.start()
+                elif event.get("type") == "attempt_done":
+                    self._busy.stop()
+                    spans.append(event["end"] - event["start"])
             try:
-                result.images = self.client.send(body, self.scope, None, on_answered)
+                with self.client.observe(on_event):
+                    result.images = self.client.send(body, self.scope, None, release)
                 del body
-                result.endpoint_seconds = round(answered[0] - started, 3) if answered else 0.0
             except FriendliCancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001
                 result.error = exc
-                result.endpoint_seconds = round(time.monotonic() - started, 3)
                 self._failure()  # before the slot frees: past max_failures the next request must not leave
             finally:
-                if not answered:
-                    self._busy.stop()
+                result.endpoint_seconds = round(sum(spans), 3)
         if result.images and result.images[0].seed is not None:
             result.seed = result.images[0].seed
         return result

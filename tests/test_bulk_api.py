@@ -62,6 +62,19 @@ def test_results_come_as_they_complete_with_keys_and_seeds(client, online):
     assert run.endpoint_seconds >= 0.3 and run.done == 4
 
 
+def test_retry_waits_are_not_endpoint_time(client, online):
+    """Two 503s with Retry-After: 1, then an answer at once: the item's and the run's endpoint time leave
+    the two waits out (the same attempt spans the nodes count)."""
+    online.fault("status", times=2, status=503, retry_after=1)
+    started = time.monotonic()
+    with client.edit_many([("only", PNG)], "x", endpoint_id="test-endpoint", seed=1) as run:
+        (result,) = list(run)
+    elapsed = time.monotonic() - started
+    assert result.status == "ok" and len(online.requests) == 3 and elapsed >= 2.0
+    assert 0 < result.endpoint_seconds <= elapsed - 1.9, (result.endpoint_seconds, elapsed)
+    assert 0 < run.endpoint_seconds <= elapsed - 1.9
+
+
 def test_a_failed_item_is_a_result_and_the_others_go_on(client, pack):
     bulk = importlib.import_module(pack.__name__ + ".client.bulk")
     items = [bulk.Item("bad", b"not an image"), ("pair", PNG), PNG]
