@@ -278,14 +278,11 @@ class FriendliImageClient:
         admission = limiter.acquire(scope.closed, scope.remaining())
         outcome = "other"
         started = time.monotonic()
-        self._emit({"type": "sent", "at": started, "expected": limiter.expected()})
         try:
             answer = self._post(self._url_for(body), payload, headers, scope,
                                 lambda status: self._throttle(limiter, status, admission), lease)
             outcome = "ok"
-            ended = time.monotonic()
-            limiter.record(ended - started)
-            self._emit({"type": "answered", "start": started, "end": ended})
+            self._emit({"type": "answered", "start": started, "end": time.monotonic()})
         except FriendliRateLimitError:
             outcome = "throttled"
             raise

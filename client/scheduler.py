@@ -39,16 +39,6 @@ class EndpointLimiter:
         self._admitted = 0  # admissions so far
         self._window_end = 0  # a halving ignores 429s of requests admitted before it
         self._mine = threading.local()  # admissions held by the calling thread (release without a number)
-        self._durations: deque[float] = deque(maxlen=16)  # seconds of the latest answered requests
-
-    def record(self, seconds: float) -> None:
-        """An answered request took ``seconds`` (from sending to its answer)."""
-        self._durations.append(seconds)
-
-    def expected(self) -> float | None:
-        """The median time of the latest answered requests (an ETA), or None before the first one."""
-        durations = sorted(self._durations)
-        return round(durations[len(durations) // 2], 2) if durations else None
 
     @property
     def throttled(self) -> bool:
