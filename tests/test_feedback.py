@@ -48,6 +48,7 @@ def test_retry_after_waits_are_not_endpoint_time(nodes, online, pack, fake_host)
     """The issue's check: answered at once after two 503s with Retry-After: 1 → below 0.6 s of endpoint time."""
     set_prefs(pack, result_store=False, price_per_gpu_hour=3.6)
     online.fault("status", times=2, status=503, retry_after=1)
+    online.latency = 0.05  # a measurable answer: endpoint_s is rounded to 0.01 s
     run_edit(nodes, batch(1), unique_id="1")
     last = events_of(fake_host, "1")[-1]
     assert last["state"] == "done" and last["retries"] == 2 and len(online.requests) == 3
