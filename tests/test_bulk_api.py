@@ -56,10 +56,11 @@ def test_results_come_as_they_complete_with_keys_and_seeds(client, online):
     with client.edit_many(items, "x", endpoint_id="test-endpoint", seed=20, concurrency=4) as run:
         results = list(run)
     assert sorted(r.key for r in results) == ["k0", "k1", "k2", "k3"]
-    assert results[-1].endpoint_seconds >= 0.3 and all(r.endpoint_seconds < 0.3 for r in results[:-1])
+    # the client's span starts once the body is written, which may be a moment after the emulator's clock started
+    assert results[-1].endpoint_seconds >= 0.25 and all(r.endpoint_seconds < 0.25 for r in results[:-1])
     assert {r.key: r.seed for r in results} == {"k0": 20, "k1": 21, "k2": 22, "k3": 23}
     assert all(r.status == "ok" and r.images[0].image.shape == (16, 16, 3) for r in results)
-    assert run.endpoint_seconds >= 0.3 and run.done == 4
+    assert run.endpoint_seconds >= 0.25 and run.done == 4
 
 
 def test_retry_waits_are_not_endpoint_time(client, online):
