@@ -100,10 +100,11 @@ class BigAnswers:
         self.server.server_close()
 
 
-def run(quick: bool, synthetic: bool) -> dict[str, Any]:
+def run(quick: bool, synthetic: bool, smoke: bool = False) -> dict[str, Any]:
+    """bound and normal (and peak unless ``quick``); ``smoke`` (tests): answers of ~2 MiB, latency 0.1 s."""
     from emulator_proc import emulator_process
 
-    extra = (8 if quick else 75) << 20
+    extra = (2 if smoke else 8 if quick else 75) << 20
     answer = padded_answer(extra)
     bound: dict[str, Any] = {"requests": 16, "concurrency": 16, "answer_bytes": len(answer), "rows": []}
     server = BigAnswers(answer)
@@ -117,7 +118,7 @@ def run(quick: bool, synthetic: bool) -> dict[str, Any]:
     finally:
         server.close()
     bound["pass"] = bound["rows"][0]["growth_bytes"] < 2**30
-    latency, size, reps = (0.25, 256, 1) if quick else (1.0, 1024, 5)
+    latency, size, reps = (0.1, 64, 1) if smoke else (0.25, 256, 1) if quick else (1.0, 1024, 5)
     with emulator_process(latency, cache=True) as urls:
         normal = node_bench._child("normal", urls["base_url"], str(size), str(int(synthetic)), str(reps),
                                   script=__file__)

@@ -38,6 +38,7 @@ import node_bench
 HERE = Path(__file__).resolve().parent
 SIZE = (6000, 4000)  # (width, height)
 QUICK_SIZE = (2550, 1700)  # 4.3 MP: just over the 4 MP cap (4 x 1024²), so the cap acts
+SMOKE = ((1290, 860), 1.0, 0.25)  # (size, cap, crop_megapixels) for tests: 1.1 MP, a 1 MP cap that acts
 MASK_SHARE = 0.03
 GRAIN = 2.0  # standard deviation of the added sensor noise, in 0..255 levels
 TEMPLATE = "flux_canny_model_example-1.webp"  # a rose with a ladybug
@@ -45,7 +46,7 @@ TEMPLATE_BOX = (0, 200, 1024, 883)  # its 3:2 cut (left, top, right, bottom), th
 SUBJECT = (0.450, 0.503)  # the ladybug's centre as fractions of the 3:2 cut's width and height
 PROMPT = "Remove the ladybug"
 SEED = 4  # of the stand-in tints for this prompt, one that shows clearly on a yellow rose (the picture)
-ROWS = (("whole image", 4.0), ("whole image", 0.0), ("crop to mask", 4.0))  # (mask_mode, max_send_megapixels)
+ROWS = (("whole image", True), ("whole image", False), ("crop to mask", True))  # (mask_mode, capped)
 PICTURE_SOURCE = f"{TEMPLATE} of comfyui-workflow-templates==0.1.95 (a render; PyPI)"
 
 
@@ -83,17 +84,19 @@ def mask(width: int, height: int, share: float = MASK_SHARE) -> np.ndarray:
     return inside.astype(np.float32)
 
 
-def run(quick: bool, synthetic: bool) -> dict[str, Any]:
-    """All rows, each in a fresh child process against one emulator process (latency 0, answer cache on)."""
+def run(quick: bool, synthetic: bool, smoke: bool = False) -> dict[str, Any]:
+    """All rows, each in a fresh child process against one emulator process (latency 0, answer cache on);
+    ``smoke``: the SMOKE frame, cap and crop size (every path, little data)."""
     from emulator_proc import emulator_process
 
-    width, height = QUICK_SIZE if quick else SIZE
+    (width, height), max_mp, crop_mp = SMOKE if smoke else (QUICK_SIZE if quick else SIZE, 4.0, 1.0)
     reps = 1 if quick else 3
     rows = []
     with emulator_process(0.0, cache=True) as emulator:
-        for mode, cap in ROWS:
+        for mode, capped in ROWS:
+            cap = max_mp if capped else 0.0
             row = node_bench._child("row", emulator["base_url"], str(width), str(height), str(int(synthetic)),
-                                    mode, str(cap), str(reps), script=__file__, timeout=900)
+                                    mode, str(cap), str(crop_mp), str(reps), script=__file__, timeout=900)
             if "skipped" in row:
                 return row
             received = emulator["recorded"]()
@@ -110,7 +113,7 @@ def run(quick: bool, synthetic: bool) -> dict[str, Any]:
             else:
                 row.update(requests=0, body_bytes=0)
             rows.append({"mask_mode": mode, "max_send_megapixels": cap,
-                         "crop_megapixels": 1.0 if mode == "crop to mask" else None, **row})
+                         "crop_megapixels": crop_mp if mode == "crop to mask" else None, **row})
     for row in rows:
         if "refused" not in row:
             row["pass"] = row["max_error_outside"] == 0
@@ -138,7 +141,7 @@ def _block_error(result: np.ndarray, reference: np.ndarray, inside: np.ndarray, 
 
 # ---- the child ---------------------------------------------------------------------------------
 
-def _child_row(base_url: str, width: str, height: str, synthetic: str, mode: str, cap: str,
+def _child_row(base_url: str, width: str, height: str, synthetic: str, mode: str, cap: str, crop_mp: str,
                reps: str) -> dict[str, Any]:
     torch, (pack, node) = node_bench._setup(base_url)
     if node is None:
@@ -158,7 +161,8 @@ def _child_row(base_url: str, width: str, height: str, synthetic: str, mode: str
 
     def call() -> Any:
         result = node_bench._call_node(node, image, 1, prompt=PROMPT, seed=SEED, mask=mask_t, mask_mode=mode,
-                                       max_send_megapixels=float(cap), crop_megapixels=1.0, crop_context=0.25)
+                                       max_send_megapixels=float(cap), crop_megapixels=float(crop_mp),
+                                       crop_context=0.25)
         return (asyncio.run(result) if inspect.iscoroutine(result) else result)[0]
 
     out: dict[str, Any] = {"mask_share": float(area.mean())}

@@ -3,6 +3,7 @@ the process memory budget for answers in flight, and a big photo sent whole or c
 
     python benchmarks/run.py            # full run (a few minutes), tables for the README
     python benchmarks/run.py --quick    # a smoke run in well under a minute
+    python benchmarks/run.py --smoke    # for tests: every path on tiny data (numbers mean nothing)
 
 Prints one Markdown table per section with its target, and writes everything as JSON to
 benchmarks/results/latest.json. Real images come from a PyPI wheel (see images.py), fetched once.
@@ -83,7 +84,7 @@ def print_codec(result: dict) -> None:
     if t:
         payload = (f"{t['payload_ratio']:.2f}x (all bytes {t['payload_ratio_total']:.2f}x, "
                    f"worst image {t['payload_ratio_worst']:.2f}x)")
-        emit(table("Codec target (1024x1024 PNG, medians of per-image ratios)",
+        emit(table(f"Codec target ({t['size']}x{t['size']} PNG, medians of per-image ratios)",
                    ["path", "round trip vs naive", "payload vs naive", "target", "result"],
                    [[t["row"], f"{t['time_ratio']:.2f}x", payload, "≤ 0.25x time, ≤ 1.15x payload",
                      verdict(t["pass"])]]))
@@ -188,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="few images, one repetition, short latency, small "
                         "memory batch, no batch-of-4 codec timing at 2048")
+    parser.add_argument("--smoke", action="store_true", help="implies --quick; for tests: every path on tiny data "
+                        "(codec at 256 and 512, a 1.1 MP crop frame, 2 MiB budget answers, 0.1 s latency)")
     parser.add_argument("--synthetic", action="store_true", help="generated images instead of the PyPI templates "
                         "(no network; for tests)")
     parser.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of " + ", ".join(SECTIONS))
@@ -197,24 +200,26 @@ def main(argv: list[str] | None = None) -> int:
     sections = [s for s in args.sections.split(",") if s]
     if unknown := set(sections) - set(SECTIONS):
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
-    quick = args.quick
-    result: dict = {"quick": quick, "machine": machine(), "images": "synthetic" if args.synthetic else images.SOURCE}
+    smoke = args.smoke
+    quick = args.quick or smoke
+    result: dict = {"quick": quick, "smoke": smoke, "machine": machine(), "images": "synthetic" if args.synthetic else images.SOURCE}
     emit(describe(result["machine"]))
     pack = load_pack()
     started = time.monotonic()
     if "codec" in sections:
         count = args.images or (2 if quick else 35)
-        by_size = {1024: images.load(count, 1024, args.synthetic),
-                   2048: images.load(1 if quick else 4, 2048, args.synthetic)}
+        small, large = (256, 512) if smoke else (1024, 2048)
+        by_size = {small: images.load(count, small, args.synthetic),
+                   large: images.load(1 if quick else 4, large, args.synthetic)}
         with sub(pack, "emulator").Emulator(token=TOKEN, endpoints=("bench",)) as emulator:
             result["codec"] = codec_bench.run(pack, emulator, by_size, reps=1 if quick else 3,
-                                              batch4_sizes=(1024,) if quick else (1024, 2048))
+                                              batch4_sizes=(small,) if quick else (small, large))
         print_codec(result["codec"])
     if "batch" in sections or "overlap" in sections:  # one child process and one emulator for both
-        edits = node_bench.edits(latency=0.25 if quick else 1.0,
-                                 sizes=([256] if quick else [1024, 256]) if "batch" in sections else [],
+        edits = node_bench.edits(latency=0.1 if smoke else 0.25 if quick else 1.0,
+                                 sizes=([64] if smoke else [256] if quick else [1024, 256]) if "batch" in sections else [],
                                  synthetic=args.synthetic, reps=1 if quick else 3,
-                                 overlap_size=(256 if quick else 1024) if "overlap" in sections else None)
+                                 overlap_size=(64 if smoke else 256 if quick else 1024) if "overlap" in sections else None)
         if "batch" in sections:
             result["batch"] = edits["batch"]
             "rows" in result["batch"] and print_batch(result["batch"])
@@ -222,16 +227,16 @@ def main(argv: list[str] | None = None) -> int:
             result["overlap"] = edits["overlap"]
             "pass" in result["overlap"] and print_overlap(result["overlap"])
     if "memory" in sections:
-        result["memory"] = node_bench.memory(size=512 if quick else 2048, synthetic=args.synthetic)
+        result["memory"] = node_bench.memory(size=256 if smoke else 512 if quick else 2048, synthetic=args.synthetic)
         "pass" in result["memory"] and print_memory(result["memory"])
     if "import" in sections:
         result["import"] = node_bench.import_time(runs=1 if quick else 9)
         print_import(result["import"])
     if "budget" in sections:
-        result["budget"] = budget_bench.run(quick=quick, synthetic=args.synthetic)
+        result["budget"] = budget_bench.run(quick=quick, synthetic=args.synthetic, smoke=smoke)
         "bound" in result["budget"] and print_budget(result["budget"])
     if "crop" in sections:
-        result["crop"] = crop_bench.run(quick=quick, synthetic=args.synthetic)
+        result["crop"] = crop_bench.run(quick=quick, synthetic=args.synthetic, smoke=smoke)
         "rows" in result["crop"] and print_crop(result["crop"])
     if "bulk" in sections:
         result["bulk"] = bulk_bench.run(quick=quick, synthetic=args.synthetic)
