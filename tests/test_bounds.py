@@ -37,35 +37,36 @@ edit_node = importlib.import_module("pk.nodes.edit")
 scheduler = importlib.import_module("pk.client.scheduler")
 prefs = importlib.import_module("pk.client.prefs")
 prefs.write(prefs.validate({"memory_budget_mib": int(os.environ["PROBE_BUDGET_MIB"])}), prefs.default_path())
-images = torch.rand(16, 32, 48, 3)
+images = torch.rand(int(os.environ["PROBE_IMAGES"]), 32, 48, 3)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-out = asyncio.run(edit_node.FriendliImageEdit().edit(images, "x", "e", 20, -1.0, 1, "png", max_concurrency=16))
+out = asyncio.run(edit_node.FriendliImageEdit().edit(images, "x", "e", 20, -1.0, 1, "png",
+                                                      max_concurrency=len(images)))
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"shape": list(out[0].shape), "growth_mb": (after - before) / 1024,
                   "budget_peak_mb": scheduler.memory_budget(1).peak / 2**20}))
 """
 
 
-def test_sixteen_answers_of_48_mib_take_turns_within_the_budget(tmp_path):
-    """16 requests in flight, each answered with 48 MiB of JSON (a real image with 36 MiB of padding):
-    the budget (256 MiB here, held 3× per JSON byte: 144 MiB an answer) keeps the reads in turn, and every
-    image still comes back. The same proportions as 100 MiB answers against the default 512 MiB (without
-    the budget that node peaked at 4.2 GB; benchmarks/run.py --sections budget measures it) at half the
-    bytes; each answer's buffers stay above glibc's largest mmap threshold (32 MiB), so freed ones leave
-    the RSS as at full size instead of being kept in per-thread arenas."""
+def test_eight_answers_of_48_mib_take_turns_within_the_budget(tmp_path):
+    """8 requests in flight, each answered with 48 MiB of JSON (a real image with 36 MiB of padding): the
+    budget (256 MiB here, held 3× per JSON byte: 144 MiB an answer) keeps the reads in turn, and every image
+    still comes back. Without it the same run grew by ~750 MiB (benchmarks/run.py --sections budget measures
+    16 answers of 100 MiB against the default 512 MiB: 4.2 GB without the budget). Each answer's buffers stay
+    above glibc's largest mmap threshold (32 MiB), so freed ones leave the RSS instead of being kept in
+    per-thread arenas."""
     answer = b64_answer(padded_png(36 << 20))
     assert len(answer) > 48 << 20
     with HostileServer(no_status(lambda conn, r: respond(conn, 200, answer))) as srv:
         env = dict(os.environ, FRIENDLI_TOKEN=TOKEN, FRIENDLI_BASE_URL=srv.base_url, NO_PROXY="127.0.0.1,localhost",
                    XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_CACHE_HOME=str(tmp_path / "cache"),
-                   PROBE_BUDGET_MIB="256")
+                   PROBE_BUDGET_MIB="256", PROBE_IMAGES="8")
         run = subprocess.run([sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True, timeout=300,
                              env=env)
         assert run.returncode == 0, run.stderr[-2000:]
-        assert len(edits(srv)) == 16
+        assert len(edits(srv)) == 8
     result = json.loads(run.stdout.strip().splitlines()[-1])
-    assert result["shape"] == [16, 32, 48, 3]
-    assert result["growth_mb"] < 350, result  # 16 answers at once: 2.3 GiB as the budget counts them
+    assert result["shape"] == [8, 32, 48, 3]
+    assert result["growth_mb"] < 350, result  # 8 answers at once: 1.1 GiB as the budget counts them
     assert 144 <= result["budget_peak_mb"] <= 256 + 144, result  # the oldest may pass the budget by one answer
 
 
