@@ -135,18 +135,19 @@ def test_m1_an_answer_above_pillows_bomb_limit_is_a_friendli_error(client_pkg):
 # ---- M2: Cancel and the deadline stop the work ------------------------------------------------------
 
 def test_m2_cancelled_runs_close_every_connection_at_the_server(client_pkg):
-    """20 runs against a server that accepts and never answers, each cancelled: every connection is
+    """10 runs against a server that accepts and never answers, each cancelled: every connection is
     closed from our side (the server sees the hang-up), no thread is left, nothing is sent again."""
     baseline = set(threading.enumerate())
     with HostileServer(no_status(until_hangup)) as srv:
-        for _ in range(20):
-            exc = error_of(lambda: edit(client_for(client_pkg, srv), cancel=cancel_after(0.3)))
+        for _ in range(10):
+            exc = error_of(lambda: edit(client_for(client_pkg, srv), cancel=cancel_after(0.2)))
             assert isinstance(exc, client_pkg.FriendliCancelledError), repr(exc)
         assert wait_until(lambda: srv.open_connections == 0), srv.open_connections
         assert wait_until(lambda: not leaked_threads(baseline)), leaked_threads(baseline)
         sent = len(edits(srv))
-        time.sleep(1.5)  # a worker left behind would retry within this
-        assert len(edits(srv)) == sent <= 20
+        assert sent >= 5  # most runs were cancelled at the server, not before sending
+        time.sleep(1.0)  # a worker left behind would retry within this (the first retry waits at most 0.5 s)
+        assert len(edits(srv)) == sent <= 10
 
 
 def test_m2_the_deadline_ends_a_silent_request_and_closes_it(client_pkg):
