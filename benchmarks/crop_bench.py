@@ -38,7 +38,7 @@ import node_bench
 HERE = Path(__file__).resolve().parent
 SIZE = (6000, 4000)  # (width, height)
 QUICK_SIZE = (2550, 1700)  # 4.3 MP: just over the 4 MP cap (4 x 1024²), so the cap acts
-SMOKE = ((1290, 860), 1.0, 0.25)  # (size, cap, crop_megapixels) for tests: 1.1 MP, a 1 MP cap that acts
+SMOKE = ((912, 608), 0.5, 0.25)  # (size, cap, crop_megapixels) for tests: 0.55 MP, a 0.5 MP cap that acts
 MASK_SHARE = 0.03
 GRAIN = 2.0  # standard deviation of the added sensor noise, in 0..255 levels
 TEMPLATE = "flux_canny_model_example-1.webp"  # a rose with a ladybug

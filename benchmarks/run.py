@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="few images, one repetition, short latency, small "
                         "memory batch, no batch-of-4 codec timing at 2048")
     parser.add_argument("--smoke", action="store_true", help="implies --quick; for tests: every path on tiny data "
-                        "(codec at 256 and 512, a 1.1 MP crop frame, 2 MiB budget answers, 0.1 s latency)")
+                        "(codec at 256 and 512, a 0.55 MP crop frame, 2 MiB budget answers, 0.1 s latency)")
     parser.add_argument("--synthetic", action="store_true", help="generated images instead of the PyPI templates "
                         "(no network; for tests)")
     parser.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of " + ", ".join(SECTIONS))
@@ -217,9 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         print_codec(result["codec"])
     if "batch" in sections or "overlap" in sections:  # one child process and one emulator for both
         edits = node_bench.edits(latency=0.1 if smoke else 0.25 if quick else 1.0,
-                                 sizes=([64] if smoke else [256] if quick else [1024, 256]) if "batch" in sections else [],
+                                 sizes=([64] if smoke else [256] if quick else [1024, 256])
+                                 if "batch" in sections else [],
                                  synthetic=args.synthetic, reps=1 if quick else 3,
-                                 overlap_size=(64 if smoke else 256 if quick else 1024) if "overlap" in sections else None)
+                                 overlap_size=(64 if smoke else 256 if quick else 1024)
+                                 if "overlap" in sections else None)
         if "batch" in sections:
             result["batch"] = edits["batch"]
             "rows" in result["batch"] and print_batch(result["batch"])

@@ -81,20 +81,21 @@ def test_quick_benchmark_runs_and_writes_all_sections(tmp_path):
         assert [r["budget_mib"] for r in budget["normal"]["rows"]] == [512, 65536]
         assert all(r["wall_s"] >= budget["normal"]["latency"] for r in budget["normal"]["rows"])
 
-    crop = result["crop"]  # smoke: a 1290 x 860 frame, 3 % mask; whole (cap 1, no cap) and crop to mask (0.25 MP)
+    crop = result["crop"]  # smoke: a 912 x 608 frame, 3 % mask; whole (cap 0.5, no cap) and crop to mask (0.25 MP)
     if "skipped" not in crop:
-        assert "Crop: a 1290x860 photo" in stdout
+        assert "Crop: a 912x608 photo" in stdout
         assert abs(crop["mask_share"] - 0.03) < 0.001
         whole, uncapped, cropped = crop["rows"]
         assert [r["mask_mode"] for r in crop["rows"]] == ["whole image", "whole image", "crop to mask"]
         for row in crop["rows"]:
             assert row["max_error_outside"] == 0 and row["pass"]  # bit-exact beyond the mask
             assert row["requests"] == 2 and row["body_bytes"] > 0  # warm-up + one measured run, seen by the emulator
-        assert [r["max_send_megapixels"] for r in crop["rows"]] == [1.0, 0.0, 1.0] and cropped["crop_megapixels"] == 0.25
-        assert uncapped["sent_size"] == [1290, 860]  # 1.1 MP, sent as it is
-        assert whole["sent_size"][0] * whole["sent_size"][1] <= 1024**2  # the cap: smaller, back at full size
+        assert [r["max_send_megapixels"] for r in crop["rows"]] == [0.5, 0.0, 0.5]
+        assert cropped["crop_megapixels"] == 0.25
+        assert uncapped["sent_size"] == [912, 608]  # 0.55 MP, sent as it is
+        assert whole["sent_size"][0] * whole["sent_size"][1] <= 0.5 * 1024**2  # the cap: smaller, back at full size
         assert cropped["sent_size"][0] * cropped["sent_size"][1] <= 0.3 * 1024**2
-        assert whole["output_shape"] == uncapped["output_shape"] == cropped["output_shape"] == [1, 860, 1290, 3]
+        assert whole["output_shape"] == uncapped["output_shape"] == cropped["output_shape"] == [1, 608, 912, 3]
         assert uncapped["mae_inside"] < 0.01  # sent at full size: the stand-in edit itself
         assert cropped["body_bytes"] < whole["body_bytes"] < uncapped["body_bytes"]
         assert whole["mae_inside"] > 0 and cropped["mae_inside"] > 0
