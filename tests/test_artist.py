@@ -144,7 +144,7 @@ def test_endpoint_time_adds_up_over_a_batch(nodes, online, pack, fake_host):
     assert "endpoint time" in fake_host.texts[-1][0] and "< $0.01" in fake_host.texts[-1][0]  # never "≈ $0.00"
     run_edit(nodes, batch(3), max_concurrency=3, unique_id="2")  # at once: the spans overlap, counted once
     last = fake_host.progress_events()[-1]
-    assert 0.3 <= last["endpoint_s"] < 0.75
+    assert 0.28 <= last["endpoint_s"] < 0.75  # a span starts once its body is written: may be a moment under 0.3
 
 
 def test_the_line_says_when_the_endpoint_limit_caps_the_node(nodes, online, pack, fake_host):
