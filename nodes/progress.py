@@ -11,6 +11,15 @@ in-flight limit's queue and waking waits are not in it. Successful answer times 
 request (``timing_key``: endpoint, steps and image size, roughly) for every run of the process; their
 median and 90th percentile give the ETA of a lone request and the estimate before a large run.
 
+A batch's time left (``batch_left``) uses the same median T, once known (from earlier runs or this run's own
+first answers): the run has ``slots`` requests in flight at most (its max_concurrency, capped by the shared
+in-flight limit and by throttling); a slot whose request has been at the endpoint for ``a`` seconds frees in
+max(0, T − a), an idle slot now; each image not yet sent takes T in whichever slot frees first; the estimate is
+when the last one ends. Images answered and being decoded count as done. There is none while the endpoint wakes
+or a retry wait is on (those are said apart), and below 1 s it says "almost done". The status text says it, and
+the event carries it as ``left`` (seconds at the time of the event; absent when there is none) for the browser to
+count down.
+
 Previews of finished images (``preview``) are made on the CPU pool, one at a time per node (a
 preview asked for while one is being made, or while the pool has work waiting, is dropped), and
 sent by the run's thread too: ComfyUI's progress hook checks the global interrupt flag and resets
@@ -93,6 +102,21 @@ def reset_times() -> None:
         _gpus.clear()
 
 
+def batch_left(median: float, at_endpoint: list[float], queued: int, slots: int) -> float:
+    """Seconds until a batch likely ends (see the module docstring): requests at the endpoint for
+    ``at_endpoint`` seconds each, ``queued`` images not yet sent, ``slots`` in flight at most, ``median``
+    seconds per answer."""
+    slots = max(1, slots, len(at_endpoint))
+    frees = sorted([max(0.0, median - a) for a in at_endpoint] + [0.0] * (slots - len(at_endpoint)))
+    ends = [frees[j] + math.ceil((queued - j) / slots) * median for j in range(min(slots, queued))]
+    return max(frees + ends)
+
+
+def left_words(seconds: float) -> str:
+    """``~12 s left``, or ``almost done`` below a second."""
+    return f"~{math.ceil(seconds)} s left" if seconds >= 1 else "almost done"
+
+
 def union_seconds(spans: list[tuple[float, float]]) -> float:
     """The length of the union of (start, end) spans."""
     total, reach = 0.0, float("-inf")
@@ -106,12 +130,14 @@ def union_seconds(spans: list[tuple[float, float]]) -> float:
 class BatchProgress:
     """Counts finished images, retries and waking notices of one run and reports them."""
 
-    def __init__(self, total: int, node_id: Any) -> None:
+    def __init__(self, total: int, node_id: Any, concurrency: int = 1) -> None:
         self.total = total
+        self.concurrency = max(1, int(concurrency))  # the node's max_concurrency
         self.node = None if node_id is None else str(node_id)
         self.done = 0
         self.retries = 0
         self.retry: dict[str, Any] | None = None  # the latest retry: attempt, max, cause, wait
+        self._retry_until = float("-inf")  # when the latest retry's wait ends, monotonic
         self.advisory: str | None = None  # e.g. the endpoint's state is unknown and the edit went ahead
         self.waking = False
         self.reused = 0
@@ -125,6 +151,8 @@ class BatchProgress:
         self._busy: list[tuple[float, float]] = []  # (sent, answered) of each attempt that ended, monotonic
         self._open: list[float] = []  # when each attempt at the endpoint now was sent
         self.unanswered = 0  # attempts that ended with no answer (reset, timeout, Cancel): may still be billed
+        self._answered = 0  # attempts answered with an image (200)
+        self._ended = False  # the run's final event was sent
         self.started = time.monotonic()
         self._events: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._bar = host.progress_bar(total, self.node)
@@ -158,15 +186,30 @@ class BatchProgress:
         """(median, 90th percentile) answer time of this run's kind of request, once known."""
         return answer_times(self.key)
 
+    @property
+    def left(self) -> float | None:
+        """Seconds a batch likely has left (``batch_left``); None for a lone request, before an answer time of
+        its kind is known, while the endpoint wakes or a retry wait is on, and once the run ended."""
+        eta, now = self.eta, time.monotonic()
+        if self.total < 2 or eta is None or self._ended or self.waking or self.endpoint or now < self._retry_until:
+            return None
+        answered = min(self.total, max(self.done, self._answered + self.reused))  # done, or being decoded
+        queued = max(0, self.total - answered - len(self._open))
+        slots = min(self.concurrency, self.limit or self.concurrency, self.throttled or self.concurrency)
+        return batch_left(eta[0], [now - start for start in self._open], queued, slots)
+
     def eta_text(self) -> str:
-        """``~12 s left``, ``almost done`` or ``taking longer than usual`` for a lone request at the endpoint."""
+        """``~12 s left``, ``almost done`` or ``taking longer than usual`` for a lone request at the endpoint;
+        ``~12 s left`` or ``almost done`` for a batch (``left``)."""
+        if self.total > 1:
+            left = self.left
+            return "" if left is None else left_words(left)
         at, eta = self.at_endpoint, self.eta
         if at is None or eta is None:
             return ""
         if at > eta[1] + LATE_MARGIN:
             return "taking longer than usual"
-        left = eta[0] - at
-        return f"~{math.ceil(left)} s left" if left >= 1 else "almost done"
+        return left_words(eta[0] - at)
 
     @property
     def cost(self) -> float | None:
@@ -280,6 +323,7 @@ class BatchProgress:
 
     def image_done(self) -> None:
         """One more image finished (the run's thread)."""
+        self._drain()  # its answer first: it is no longer at the endpoint
         self.done += 1
         self.waking = False
         self.retry = None
@@ -305,6 +349,7 @@ class BatchProgress:
     def report_done(self, seeds: list[int], failed: list[int] | None = None, outcome: str = "kept unchanged") -> None:
         """The run succeeded; ``failed`` (0-based) images were ``outcome`` (kept unchanged, skipped)."""
         self._drain()
+        self._ended = True
         self._send_preview()  # one made in time; a preview still being made is dropped
         extra: dict[str, Any] = {}
         if failed:
@@ -316,6 +361,7 @@ class BatchProgress:
     def report_failure(self, exc: BaseException, cancelled: bool, kept: int = 0) -> None:
         """The run failed (``kept`` finished results are in the result store) or was cancelled."""
         self._drain()
+        self._ended = True
         extra: dict[str, Any] = {} if cancelled else {"message": str(exc)}
         if kept and not cancelled:
             extra["kept"] = kept
@@ -337,6 +383,7 @@ class BatchProgress:
                 if not event.get("waking") and event.get("attempt"):
                     self.retry = {"attempt": event["attempt"], "max": event.get("max"),
                                   "cause": event.get("reason"), "wait": round(float(event.get("wait") or 0), 1)}
+                    self._retry_until = time.monotonic() + self.retry["wait"]
             elif kind == "advisory":
                 self.advisory = str(event.get("text"))
             elif kind == "attempt_sent":
@@ -367,8 +414,10 @@ class BatchProgress:
         self._busy.append((start, end))
         if status is None:
             self.unanswered += 1
-        elif status == 200 and self.key is not None:
-            record_answer(self.key, end - start)
+        elif status == 200:
+            self._answered += 1
+            if self.key is not None:
+                record_answer(self.key, end - start)
 
     def _report(self, state: str, force: bool = False, **extra: Any) -> None:
         """Send the event and the status text now, or (throttled) mark them due for ``poll``."""
@@ -376,7 +425,7 @@ class BatchProgress:
         if not force and now - self._sent_event < EVENT_INTERVAL:
             self._dirty = True
             return
-        eta, at = self.eta, self.at_endpoint
+        eta, at, left = self.eta, self.at_endpoint, self.left
         host.send_event(EVENT, {"node": self.node, "state": state, "done": self.done, "total": self.total,
                                 "elapsed": round(self.elapsed, 2), "retries": self.retries,
                                 "waking": self.waking, "reused": self.reused, "throttled": self.throttled,
@@ -385,7 +434,8 @@ class BatchProgress:
                                 "at_endpoint": None if at is None else round(at, 2),
                                 "endpoint_s": round(self.endpoint_seconds, 2), "cost": self.cost,
                                 "limit": self.limit, "stored": self.stored,
-                                **({"sent": self.sent} if self.sent else {}), **self.endpoint, **extra})
+                                **({"sent": self.sent} if self.sent else {}),
+                                **({} if left is None else {"left": round(left, 2)}), **self.endpoint, **extra})
         host.send_text(self.text(), self.node)
         self._sent_event = self._sent_text = now
         self._dirty = False

@@ -66,7 +66,7 @@ class NodeRun:
     def __init__(self, endpoint: Endpoint, request: ImageRequest, total: int, node_id: Any,
                  concurrency: int = 1) -> None:
         settings = host.preferences()
-        self.progress = BatchProgress(total, node_id)
+        self.progress = BatchProgress(total, node_id, concurrency)  # its slots: for a batch's time left
         self.client = FriendliImageClient(
             service=endpoint.service, base_url=endpoint.base_url or None, team=endpoint.team or None,
             credentials_path=host.credentials_path(), trusted_hosts=settings.trusted_hosts,
