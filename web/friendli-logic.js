@@ -135,6 +135,7 @@ function optional(data) {
   if ("eta" in data) out.eta = num(data.eta) || null; // null (or 0): no estimate yet
   if (out.eta) out.etaLate = Math.max(num(data.eta_p90) ?? 0, out.eta); // past this (the 90th percentile): late
   if (num(data.at_endpoint) !== null) out.atEndpoint = data.at_endpoint; // the lone request's time at the endpoint
+  if (num(data.left) !== null) out.left = data.left; // a batch's seconds left, at the time of the event
   if (int(data.unanswered)) out.unanswered = int(data.unanswered);
   if (num(data.endpoint_s) !== null) out.endpointS = data.endpoint_s;
   if (num(data.cost) !== null) out.cost = data.cost;
@@ -292,14 +293,20 @@ function retryText(state, now, lang) {
 }
 
 /** For one image at the endpoint whose kind of request has answered before: "~12 s left" counting down from
- * the median answer time, "almost done" past it, "taking longer than usual" only past the 90th percentile. */
+ * the median answer time, "almost done" past it, "taking longer than usual" only past the 90th percentile.
+ * For a running batch with the server's estimate (`left`, see nodes/progress.py): "~12 s left" counting down
+ * from it, "almost done" below a second; none while the endpoint wakes, nor once the run settled. */
 function etaText(state, now, lang) {
+  const t = translator(lang);
+  const words = (left) => (left >= 1 ? t("progress.eta", { time: formatSeconds(left, lang) }) : t("progress.etaSoon"));
+  if (state.total > 1) {
+    if (!isTicking(state) || !Number.isFinite(state.left) || state.waking || state.endpointState) return "";
+    return words(state.left - (Number.isFinite(now) ? Math.max(0, now - state.receivedAt) / 1000 : 0));
+  }
   const at = atEndpointAt(state, now);
   if (!singleRunning(state) || !state.eta || at === null) return "";
-  const t = translator(lang);
   if (at > state.etaLate + LATE_MARGIN) return t("progress.etaLate");
-  const left = state.eta - at;
-  return left >= 1 ? t("progress.eta", { time: formatSeconds(left, lang) }) : t("progress.etaSoon");
+  return words(state.eta - at);
 }
 
 /** The advisory from the server: the known English phrase translated, anything else as it came. */

@@ -397,3 +397,34 @@ test("progress: the size an image was sent at (issue 19), only a W×H text", () 
   const bad = applyProgress(undefined, { node: "1", state: "running", done: 0, total: 1, sent: "<b>x</b>" }, 0);
   assert.doesNotMatch(progressLines(bad, 0).join(" "), /sent at|<b>/);
 });
+
+test("a batch counts down the server's estimate (`left`) between events; none without one or while waking", () => {
+  // 3 of 8 done, 12.4 s in; the server estimated 7.5 s left when it sent the event (received at 1 s)
+  const s = applyProgress(null, ev({ eta: 2.5, eta_p90: 3, left: 7.5 }), 1000);
+  assert.equal(s.left, 7.5);
+  assert.deepEqual(progressLines(s, 1000), ["3/8 done · 12.4 s · ~8 s left"]);
+  assert.deepEqual(progressLines(s, 4000), ["3/8 done · 15.4 s · ~5 s left"]); // the clock ticks between events
+  assert.deepEqual(progressLines(s, 7400), ["3/8 done · 18.8 s · ~2 s left"]);
+  assert.deepEqual(progressLines(s, 7600), ["3/8 done · 19.0 s · almost done"]); // below 1 s: never "0 s"
+  assert.deepEqual(progressLines(s, 30000), ["3/8 done · 41.4 s · almost done"]); // never negative
+  assert.equal(progressLines(s, 1000, "ko")[0], "3/8 완료 · 12.4초 · 약 8초 남음");
+  assert.equal(progressLines(s, 1000, "ja")[0].split(" · ").at(-1), "残り約 8 秒");
+  assert.equal(progressLines(applyProgress(null, ev({ left: 130 }), 0), 0)[0], "3/8 done · 12.4 s · ~2 min 10 s left");
+  // the next event replaces the estimate (it may rise: an image took longer than usual)
+  const next = applyProgress(s, ev({ done: 4, elapsed: 14, left: 9 }), 2600);
+  assert.deepEqual(progressLines(next, 2600), ["4/8 done · 14.0 s · ~9 s left"]);
+  // the bar stays the share of images done, with or without an estimate
+  assert.equal(progressFraction(s, 5000), 3 / 8);
+  assert.equal(barMode(s), "determinate");
+  // no estimate (no history yet, a retry wait, waking: the server sends none), a bad value, waking, the end
+  assert.deepEqual(progressLines(applyProgress(null, ev({ eta: null }), 0), 0), ["3/8 done · 12.4 s"]);
+  for (const left of [-1, "7", NaN, null]) assert.equal(applyProgress(null, ev({ left }), 0).left, undefined);
+  assert.doesNotMatch(progressLines(applyProgress(null, ev({ left: 7.5, waking: true }), 0), 0)[0], /left/);
+  assert.doesNotMatch(progressLines(applyProgress(null, ev({ left: 7.5, endpoint_state: "AWAKING" }), 0), 0)[0], /left/);
+  const done = applyProgress(null, ev({ state: "done", done: 8, left: 2 }), 0);
+  assert.deepEqual(progressLines(done, 0), ["8/8 done · 12.4 s"]);
+  assert.doesNotMatch(progressLines(settle(s, 3000), 3000)[0], /left/);
+  // a lone request ignores `left`: its own countdown (time at the endpoint against the median) as before
+  const lone = applyProgress(null, ev({ done: 0, total: 1, elapsed: 3, eta: 12, eta_p90: 15, at_endpoint: 2, left: 1 }), 0);
+  assert.deepEqual(progressLines(lone, 0), ["0/1 done · 3.0 s · ~10 s left"]);
+});
