@@ -380,10 +380,11 @@ class BatchProgress:
             if kind == "retry":
                 self.retries += 1
                 self.waking = self.waking or bool(event.get("waking"))
+                wait = float(event.get("wait") or 0)
+                self._retry_until = max(self._retry_until, time.monotonic() + wait)  # waking waits too
                 if not event.get("waking") and event.get("attempt"):
                     self.retry = {"attempt": event["attempt"], "max": event.get("max"),
-                                  "cause": event.get("reason"), "wait": round(float(event.get("wait") or 0), 1)}
-                    self._retry_until = time.monotonic() + self.retry["wait"]
+                                  "cause": event.get("reason"), "wait": round(wait, 1)}
             elif kind == "advisory":
                 self.advisory = str(event.get("text"))
             elif kind == "attempt_sent":

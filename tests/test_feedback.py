@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import re
 import threading
@@ -319,3 +320,86 @@ def test_each_attempt_reports_its_span_and_a_cut_one_has_no_answer(client_pkg):
     assert [s["status"] for s in spans] == [503, None] and len(edits(server)) == 2
     assert [s["start"] for s in spans] == sent
     assert spans[0]["end"] - spans[0]["start"] < 0.25 and 0.25 <= spans[1]["end"] - spans[1]["start"] < 2
+
+
+# ---- a batch's time left ----------------------------------------------------------------------------------
+
+def test_a_batchs_time_left_counts_its_slots_and_what_is_at_the_endpoint(progress):
+    """The formula of nodes/progress.py, on a made-up run: 8 images, answers of this kind take 2 s (median)."""
+    assert progress.batch_left(2.0, [], 8, 4) == 4.0  # two rounds of four
+    assert progress.batch_left(2.0, [], 8, 1) == 16.0
+    assert progress.batch_left(2.0, [1.5, 1.0, 0.5, 0.2], 1, 4) == 2.5  # the last one starts in the first free slot
+    assert progress.batch_left(2.0, [1.5, 0.5], 0, 4) == 1.5  # the tail: the slowest one still out
+    assert progress.batch_left(2.0, [9.0], 0, 2) == 0.0  # overdue: never negative
+    key = progress.timing_key("http://e", "ep", "", "edit", 20, 1 << 20)
+    bar = progress.BatchProgress(8, None, concurrency=4)
+    bar.expect(key)
+    assert bar.left is None and bar.eta_text() == ""  # no answer of this kind yet: nothing said
+    for seconds in (1.8, 2.0, 2.2):
+        progress.record_answer(key, seconds)
+    assert bar.left == 4.0 and bar.eta_text() == "~4 s left"  # nothing sent yet
+    now = time.monotonic()
+    bar.done, bar._open = 3, [now - 1.5, now - 1.0, now - 0.5, now - 0.2]
+    assert bar.left == pytest.approx(2.5, abs=0.05) and bar.eta_text() == "~3 s left"
+    assert f"3/8 done · {bar.elapsed:.1f} s · ~3 s left" in bar.text()
+    bar.limit = 2  # the shared limit caps the node at 2 in flight (4 are out: they finish first)
+    assert bar.left == pytest.approx(2.5, abs=0.05)
+    bar.done, bar._open = 4, [now - 1.0]
+    assert bar.left == pytest.approx(4.0, abs=0.05)  # 3 queued, 2 slots: two in the free one, one after 1 s
+    bar.throttled = 1
+    assert bar.left == pytest.approx(7.0, abs=0.05)  # one at a time
+    bar.limit = bar.throttled = None
+    bar.done, bar._open = 7, [now - 1.5]
+    assert bar.eta_text() == "almost done"  # 0.5 s: never "0 s"
+    bar._answered, bar._open = 8, []  # the last answer arrived, its image is being decoded
+    assert bar.left == 0.0 and bar.eta_text() == "almost done"
+    # none while the endpoint wakes, while a retry wait is on, or once the run ended
+    bar.done, bar._answered, bar._open = 3, 3, [now - 0.5]
+    for state in ({"waking": True}, {"endpoint": {"endpoint_state": "AWAKING", "endpoint_wait": 3.0}}):
+        waking = progress.BatchProgress(8, None, concurrency=4)
+        waking.expect(key)
+        waking.__dict__.update(state)
+        assert waking.left is None and "left" not in waking.text() and "almost" not in waking.text()
+    bar.on_client_event({"type": "retry", "attempt": 1, "max": 5, "reason": "HTTP 503", "wait": 5.0})
+    bar._drain()
+    assert bar.left is None and "retry 1/5 · HTTP 503 · next in 5 s" in bar.text() and "left" not in bar.text()
+    bar._retry_until = time.monotonic()  # the wait is over
+    assert bar.left is not None
+    bar.report_done([1])
+    assert bar.left is None and "left" not in bar.text()
+    lone = progress.BatchProgress(1, None, concurrency=4)  # a lone request keeps its own countdown
+    lone.expect(key)
+    assert lone.left is None and lone.eta_text() == ""
+
+
+def test_a_batch_counts_down_once_answer_times_are_known(nodes, online, pack, fake_host):
+    """6 images at max_concurrency 2 after a warm-up batch: three rounds in all at first, falling as images finish."""
+    online.latency = 0.25
+    run_edit(nodes, batch(2), unique_id="1", max_concurrency=2)  # before any answer of its kind: nothing said
+    warm_up = events_of(fake_host, "1")
+    assert all("left" not in e for e in warm_up if e["endpoint_s"] < online.latency), warm_up  # none answered yet
+    run_edit(nodes, batch(6), unique_id="2", max_concurrency=2, seed=9)
+    events = events_of(fake_host, "2")
+    estimates = [e for e in events if "left" in e]
+    assert estimates and all(e["state"] == "running" and e["done"] < 6 for e in estimates), events
+    for e in estimates:  # never more rounds than the images left fill at 2 in flight
+        assert 0 <= e["left"] <= math.ceil((6 - e["done"]) / 2) * e["eta"] + 0.05, e
+    first, last = estimates[0], estimates[-1]
+    assert first["elapsed"] + first["left"] >= 2.6 * online.latency, first  # the whole run: three rounds
+    assert first["left"] >= first["eta"] - 0.05 and last["left"] < first["left"], estimates  # falls as images finish
+    texts = texts_of(fake_host, "2")
+    assert any(re.search(r"· (~\d+ s left|almost done) ·", t) for t in texts), texts
+    assert not re.search(r"s left|almost done", texts[-1]) and texts[-1].startswith("6/6 done")
+
+
+def test_no_batch_countdown_while_the_endpoint_wakes(nodes, online, pack, fake_host):
+    """Answer times are known, but the requests are told the endpoint is waking up (Retry-After: 1): nothing is
+    estimated until that wait is over."""
+    online.latency = 0.1
+    run_edit(nodes, batch(2), unique_id="1", max_concurrency=2)
+    online.fault("sleeping", times=2, retry_after=1)  # both requests of the batch
+    run_edit(nodes, batch(2), unique_id="2", max_concurrency=2, seed=9)
+    events = events_of(fake_host, "2")
+    assert any(e["waking"] for e in events) and events[-1]["state"] == "done"
+    assert all("left" not in e for e in events if e["waking"] or e["elapsed"] < 0.9), events
+    assert not any("left" in t or "almost done" in t for t in texts_of(fake_host, "2") if "waking" in t)
