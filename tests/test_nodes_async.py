@@ -101,7 +101,7 @@ def test_nodes_share_the_endpoints_in_flight_limit(nodes, online, pack):
 
 def test_429s_lower_the_limit_and_successes_raise_it_again(nodes, online, pack, fake_host):
     set_preferences(pack, max_in_flight=8)
-    online.latency = 0.1
+    online.latency = 0.5  # the throttled spell outlasts the progress events' 0.25 s interval, so one says it
     online.fault("status", times=8, status=429, retry_after=0)
     asyncio.run(gather(edit(nodes, batch(16), max_concurrency=16, unique_id="7")))
     throttled = [e["throttled"] for e in fake_host.progress_events() if e.get("throttled")]
