@@ -1,7 +1,7 @@
 """Opt-in browser test for issue 24's progress line, in a real ComfyUI (COMFYUI_PATH, Playwright, Chromium:
-see test_browser.py): a lone image counts down "~N s left" once the endpoint has answered such a request, the
-line never reads "≈ $0.00", and a failed Friendli node's error is titled with the node's title (in the UI
-language), not its class name. Screenshots in en, ko and ja go to FRIENDLI_ARTIFACTS_DIR."""
+see test_browser.py): a lone image counts down "~N s left" once the endpoint has answered such a request (a batch
+too, once its first image has answered), the line never reads "≈ $0.00", and a failed Friendli node's error is
+titled with the node's title (in the UI language), not its class name. Screenshots in en, ko and ja go to FRIENDLI_ARTIFACTS_DIR."""
 
 from __future__ import annotations
 
@@ -75,6 +75,36 @@ def test_countdown_cost_and_error_title(comfy, emulator, artifacts, lang):
     assert "$0.00" not in first + counting + later + done
     assert node_title == TITLE[lang]
     assert node_title in shown and "FriendliImageEdit" not in shown, shown[:2000]
+    assert not [m for m in console if m.startswith("pageerror") and "friendli" in m.lower()], console
+
+
+def test_a_batch_counts_down(comfy, emulator, artifacts):
+    """Four images, one at a time, 1 s each: once the first has answered, the line counts down the rest
+    ("~3 s left", then lower) and the countdown is gone when the run is done."""
+    url, _dirs = comfy
+    post_json(url + "/api/friendli/credentials", {"token": TOKEN})
+    emulator.latency = 1.0
+    console: list[str] = []
+    report: dict = {}
+    with open_comfy(url, console, report=report) as page:
+        load_batch_workflow(page, 4, "make it night", "friendli-batch-eta")
+        page.evaluate(f"app.canvas.centerOnNode(app.graph.getNodeById('{EDIT_NODE}'))")
+        widget = page.locator("[data-testid=friendli-progress]")
+        run_once(page, 7)
+        page.wait_for_function(f"""() => /{COUNTDOWN['en']}/.test(
+            document.querySelector('[data-testid=friendli-progress]')?.innerText ?? '')""", timeout=60_000)
+        counting = widget.inner_text()
+        page.screenshot(path=artifacts / "en-batch-countdown.png", clip=node_clip(page, EDIT_NODE))
+        page.wait_for_timeout(1500)
+        later = widget.inner_text()
+        widget.and_(page.locator("[data-state=done]")).wait_for(timeout=60_000)
+        done = widget.inner_text()
+    print(f"\n{json.dumps({'frontend': report.get('frontend'), 'counting': counting, 'later': later, 'done': done})}")
+    first = int(re.search(r"~(\d+) s left", counting).group(1))
+    assert 1 <= first <= 4 and "/4" in counting, counting  # at most the three images left, 1 s each, and the one sent
+    later_match = re.search(r"~(\d+) s left", later)
+    assert later_match is None or int(later_match.group(1)) <= first, (counting, later)  # counting down, not up
+    assert not re.search(COUNTDOWN["en"], done) and "4/4" in done, done
     assert not [m for m in console if m.startswith("pageerror") and "friendli" in m.lower()], console
 
 
