@@ -37,10 +37,9 @@ edit_node = importlib.import_module("pk.nodes.edit")
 scheduler = importlib.import_module("pk.client.scheduler")
 prefs = importlib.import_module("pk.client.prefs")
 prefs.write(prefs.validate({"memory_budget_mib": int(os.environ["PROBE_BUDGET_MIB"])}), prefs.default_path())
-images = torch.rand(int(os.environ["PROBE_IMAGES"]), 32, 48, 3)
+images = torch.rand(8, 32, 48, 3)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-out = asyncio.run(edit_node.FriendliImageEdit().edit(images, "x", "e", 20, -1.0, 1, "png",
-                                                      max_concurrency=len(images)))
+out = asyncio.run(edit_node.FriendliImageEdit().edit(images, "x", "e", 20, -1.0, 1, "png", max_concurrency=8))
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"shape": list(out[0].shape), "growth_mb": (after - before) / 1024,
                   "budget_peak_mb": scheduler.memory_budget(1).peak / 2**20}))
@@ -59,7 +58,7 @@ def test_eight_answers_of_48_mib_take_turns_within_the_budget(tmp_path):
     with HostileServer(no_status(lambda conn, r: respond(conn, 200, answer))) as srv:
         env = dict(os.environ, FRIENDLI_TOKEN=TOKEN, FRIENDLI_BASE_URL=srv.base_url, NO_PROXY="127.0.0.1,localhost",
                    XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_CACHE_HOME=str(tmp_path / "cache"),
-                   PROBE_BUDGET_MIB="256", PROBE_IMAGES="8")
+                   PROBE_BUDGET_MIB="256")
         run = subprocess.run([sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True, timeout=300,
                              env=env)
         assert run.returncode == 0, run.stderr[-2000:]
