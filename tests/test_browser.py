@@ -255,6 +255,15 @@ def test_settings_panel_and_live_progress(comfy, emulator, artifacts):
 KOREAN_BATCH = 2
 
 
+def set_up_host(url: str, vue: bool, lang: str) -> str:
+    """Vue nodes on or off, the UI language and the API key saved in the host at ``url``; returns the run's
+    mode name for screenshots ("classic", "vue", "classic-ko" …)."""
+    post_json(url + "/api/settings/Comfy.VueNodes.Enabled", vue)
+    post_json(url + "/api/settings/Comfy.Locale", lang)
+    post_json(url + "/api/friendli/credentials", {"token": TOKEN})
+    return ("vue" if vue else "classic") + ("" if lang == "en" else f"-{lang}")
+
+
 def post_json(url: str, value) -> None:
     request = urllib.request.Request(url, data=json.dumps(value).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
@@ -703,10 +712,7 @@ def test_empty_endpoint_id_is_refused_when_queued(comfy, emulator, artifacts, vu
     error UI shows each problem once, on its own field (its title in the UI language, the English kept) and marks
     the node; nothing is sent to the endpoint."""
     url, dirs = comfy
-    mode = ("vue" if vue else "classic") + ("" if lang == "en" else f"-{lang}")
-    post_json(url + "/api/settings/Comfy.VueNodes.Enabled", vue)
-    post_json(url + "/api/settings/Comfy.Locale", lang)
-    post_json(url + "/api/friendli/credentials", {"token": TOKEN})
+    mode = set_up_host(url, vue, lang)
     console: list[str] = []
     answers: list[dict] = []
     report: dict = {"mode": mode}
@@ -824,10 +830,7 @@ def test_batch_previews_keep_the_prompt_box(comfy, emulator, artifacts, vue, lan
     """A 4-image batch previews each finished image on the node: the prompt box keeps its height before, while and
     after the previews show (classic canvas: the node grows for them; Vue nodes: the node grows itself)."""
     url, _dirs = comfy
-    mode = ("vue" if vue else "classic") + ("" if lang == "en" else f"-{lang}")
-    post_json(url + "/api/settings/Comfy.VueNodes.Enabled", vue)
-    post_json(url + "/api/settings/Comfy.Locale", lang)
-    post_json(url + "/api/friendli/credentials", {"token": TOKEN})
+    mode = set_up_host(url, vue, lang)
     console: list[str] = []
     report: dict = {"mode": mode}
     with open_comfy(url, console, locale=TOOLTIP_LANGS[lang], report=report, vue=vue) as page:
